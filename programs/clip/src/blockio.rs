@@ -1,0 +1,138 @@
+//! File I/O at the edge: sizes, streaming reads and crash-safe writes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Bytes read per chunk handed to the hashers.
+const CHUNK: usize = 4 << 20;
+
+/// Size of a regular file or block device.
+pub fn size_of(file: &File, path: &Path) -> Result<u64> {
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if meta.is_file() {
+        return Ok(meta.len());
+    }
+    let mut f = file;
+    f.seek(SeekFrom::End(0))
+        .with_context(|| format!("cannot find the size of {}", path.display()))
+}
+
+/// True when both paths name the same inode (a missing `b` is never the same).
+pub fn same_file(a: &Path, b: &Path) -> Result<bool> {
+    let ma = std::fs::metadata(a).with_context(|| format!("cannot stat {}", a.display()))?;
+    match std::fs::metadata(b) {
+        Ok(mb) => Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot stat {}", b.display())),
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+pub fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Reads `len` bytes from `offset` in chunks of whole `block` bytes and hands
+/// each to `consume` with its position relative to `offset`. A reader thread
+/// keeps the next chunk coming while `consume` works on the current one.
+pub fn stream<F>(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    len: u64,
+    block: usize,
+    mut consume: F,
+) -> Result<()>
+where
+    F: FnMut(u64, &[u8]) -> Result<()>,
+{
+    let chunk = (CHUNK / block).max(1) * block;
+    let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(u64, Vec<u8>)>>(2);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut pos = 0u64;
+            while pos < len {
+                let n = usize::try_from((len - pos).min(chunk as u64)).unwrap_or(chunk);
+                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                buf.resize(n, 0);
+                let read = file
+                    .read_exact_at(&mut buf, offset + pos)
+                    .map(|()| (pos, buf));
+                let failed = read.is_err();
+                if full_tx.send(read).is_err() || failed {
+                    return;
+                }
+                pos += n as u64;
+            }
+        });
+        for item in full_rx {
+            let (pos, buf) = item.with_context(|| {
+                format!(
+                    "cannot read {} (is it shorter than expected?)",
+                    path.display()
+                )
+            })?;
+            consume(pos, &buf)?;
+            // The reader may have finished; a failed send only drops the buffer.
+            let _ = empty_tx.send(buf);
+        }
+        Ok(())
+    })
+}
+
+/// Writes `parts` (offset, bytes) to `path`, durably.
+///
+/// A new file is written under a temporary name beside it and renamed into
+/// place only once complete and synced, so a failure never leaves a file that
+/// looks finished. An existing file is updated in place, `parts` in reverse
+/// order (callers put the superblock first, so it is written last).
+pub fn write_parts(path: &Path, parts: &[(u64, &[u8])]) -> Result<()> {
+    if path.exists() {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {} for writing", path.display()))?;
+        for (offset, bytes) in parts.iter().rev() {
+            file.write_all_at(bytes, *offset)
+                .and_then(|()| file.sync_data())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".clip-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    for (offset, bytes) in parts {
+        tmp.as_file()
+            .write_all_at(bytes, *offset)
+            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot sync {}", tmp.path().display()))?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(()),
+        Err(e) => bail!("cannot create {}: {}", path.display(), e.error),
+    }
+}
