@@ -15,6 +15,8 @@ pub enum Error {
     NoData,
     #[error("{0} data blocks need a hash tree too large to address")]
     TooLarge(u64),
+    #[error("hash offset {0} leaves no room for the hash tree")]
+    HashOffsetTooLarge(u64),
     #[error("hash offset {offset} is not a multiple of {align} bytes")]
     HashOffsetAlignment { offset: u64, align: u64 },
     #[error("data is {len} bytes, not a whole number of {block_size}-byte blocks")]

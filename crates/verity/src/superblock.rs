@@ -69,12 +69,14 @@ impl Superblock {
             .iter()
             .position(|&c| c == 0)
             .ok_or_else(|| err(Kind::AlgorithmName, 32))?;
-        if name_field[name_len..].iter().any(|&c| c != 0) {
-            return Err(err(Kind::Padding, 32 + name_len));
+        if let Some(i) = name_field[name_len..].iter().position(|&c| c != 0) {
+            return Err(err(Kind::Padding, 32 + name_len + i));
         }
         let name = std::str::from_utf8(&name_field[..name_len])
             .map_err(|_| err(Kind::AlgorithmName, 32))?;
-        let algorithm = HashAlgorithm::from_name(&name.to_ascii_lowercase())
+        // Kernel crypto API names are lower case; "SHA256" would parse here
+        // but fail at activation, so it is refused (veritysetup accepts it).
+        let algorithm = HashAlgorithm::from_name(name)
             .map_err(|_| err(Kind::Algorithm(name.to_owned()), 32))?;
 
         let data_block_size = le_u32(b, 64);
@@ -158,10 +160,10 @@ pub fn tree_offset(hash_offset: u64, hash_block_size: u32, superblock: bool) -> 
     }
     let end = hash_offset
         .checked_add(SUPERBLOCK_SIZE as u64)
-        .ok_or(Error::TooLarge(hash_offset))?;
+        .ok_or(Error::HashOffsetTooLarge(hash_offset))?;
     end.div_ceil(hbs)
         .checked_mul(hbs)
-        .ok_or(Error::TooLarge(hash_offset))
+        .ok_or(Error::HashOffsetTooLarge(hash_offset))
 }
 
 #[cfg(test)]

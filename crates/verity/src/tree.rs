@@ -272,9 +272,13 @@ impl HashTree {
             });
         }
         let count = (data.len() / dbs) as u64;
-        if first + count > self.params.data_blocks {
+        // Checked: a wrapped sum would pass and send digest_offset() past the end.
+        if first
+            .checked_add(count)
+            .is_none_or(|end| end > self.params.data_blocks)
+        {
             return Err(Error::DataBlockCount {
-                got: first + count,
+                got: first.saturating_add(count),
                 expected: self.params.data_blocks,
             });
         }

@@ -20,6 +20,9 @@ pub fn size_of(file: &File, path: &Path) -> Result<u64> {
     if meta.is_file() {
         return Ok(meta.len());
     }
+    if meta.is_dir() {
+        bail!("{} is a directory", path.display());
+    }
     let mut f = file;
     f.seek(SeekFrom::End(0))
         .with_context(|| format!("cannot find the size of {}", path.display()))
@@ -96,18 +99,27 @@ where
     })
 }
 
-/// Writes `parts` (offset, bytes) to `path`, durably.
+/// Writes `parts` (offset, bytes) to `path`, durably, and makes the file at
+/// least `len` bytes long (zero-filled), so that fixed-size areas exist even
+/// when nothing is written at their end.
 ///
 /// A new file is written under a temporary name beside it and renamed into
 /// place only once complete and synced, so a failure never leaves a file that
 /// looks finished. An existing file is updated in place, `parts` in reverse
 /// order (callers put the superblock first, so it is written last).
-pub fn write_parts(path: &Path, parts: &[(u64, &[u8])]) -> Result<()> {
+pub fn write_parts(path: &Path, parts: &[(u64, &[u8])], len: u64) -> Result<()> {
+    let extend = |file: &File| -> std::io::Result<()> {
+        if file.metadata()?.is_file() && file.metadata()?.len() < len {
+            file.set_len(len)?;
+        }
+        Ok(())
+    };
     if path.exists() {
         let file = OpenOptions::new()
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open {} for writing", path.display()))?;
+        extend(&file).with_context(|| format!("cannot extend {}", path.display()))?;
         for (offset, bytes) in parts.iter().rev() {
             file.write_all_at(bytes, *offset)
                 .and_then(|()| file.sync_data())
@@ -123,14 +135,19 @@ pub fn write_parts(path: &Path, parts: &[(u64, &[u8])]) -> Result<()> {
         .prefix(".clip-tmp-")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    for (offset, bytes) in parts {
-        tmp.as_file()
-            .write_all_at(bytes, *offset)
-            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot sync {}", tmp.path().display()))?;
+    let file = tmp.as_file();
+    parts
+        .iter()
+        .try_for_each(|(offset, bytes)| file.write_all_at(bytes, *offset))
+        .and_then(|()| extend(file))
+        .and_then(|()| file.sync_all())
+        .with_context(|| {
+            format!(
+                "cannot write {} (as {})",
+                path.display(),
+                tmp.path().display()
+            )
+        })?;
     match tmp.persist_noclobber(path) {
         Ok(_) => Ok(()),
         Err(e) => bail!("cannot create {}: {}", path.display(), e.error),

@@ -133,6 +133,15 @@ fn parse_uuid(text: &str) -> Result<[u8; 16]> {
     Ok(*uuid.as_bytes())
 }
 
+/// Hex salt; "-" for none, as veritysetup prints it and `--salt` accepts it.
+fn salt_text(salt: &[u8]) -> String {
+    if salt.is_empty() {
+        "-".to_owned()
+    } else {
+        hex::encode(salt)
+    }
+}
+
 fn format_uuid(bytes: &[u8; 16]) -> String {
     uuid::Uuid::from_bytes(*bytes).hyphenated().to_string()
 }
@@ -256,14 +265,22 @@ fn format(data_path: &Path, hash_path: &Path, args: &TreeArgs, force: bool) -> R
         parts.push((args.hash_offset, &sb[..]));
     }
     parts.push((tree_start, tree.as_bytes()));
-    write_parts(hash_path, &parts)?;
+    // Like veritysetup: a superblock is padded to the hash block where the
+    // tree starts, even when a one-block device has no tree.
+    // A device without superblock and without tree (one data block) needs none.
+    let hash_device_size = if superblock || geometry.tree_bytes() > 0 {
+        tree_start + geometry.tree_bytes()
+    } else {
+        0
+    };
+    write_parts(hash_path, &parts, hash_device_size)?;
 
     let json_uuid = uuid
         .as_ref()
         .map_or(Value::Null, |u| Value::String(format_uuid(u)));
     Report::default()
         .field("root_hash", "Root hash", hex::encode(tree.root_hash()))
-        .field("salt", "Salt", hex::encode(&params.salt))
+        .field("salt", "Salt", salt_text(&params.salt))
         .field("uuid", "UUID", json_uuid)
         .field("hash_type", "Hash type", params.hash_type.number())
         .field("hash_algorithm", "Hash algorithm", params.algorithm.name())
@@ -275,11 +292,7 @@ fn format(data_path: &Path, hash_path: &Path, args: &TreeArgs, force: bool) -> R
         .field("superblock", "Superblock", superblock)
         .field("hash_offset", "Hash offset", args.hash_offset)
         .field("tree_offset", "Tree offset", tree_start)
-        .field(
-            "hash_device_size",
-            "Hash device size",
-            tree_start + geometry.tree_bytes(),
-        )
+        .field("hash_device_size", "Hash device size", hash_device_size)
         .print(args.json);
     Ok(())
 }
@@ -402,8 +415,11 @@ fn verify(data_path: &Path, hash_path: &Path, root_text: &str, args: &TreeArgs) 
         params.hash_block_size,
         !args.no_superblock,
     )?;
-    let tree_end = tree_start + geometry.tree_bytes();
-    if hash_len < tree_end {
+    let tree_end = tree_start
+        .checked_add(geometry.tree_bytes())
+        .context("the hash tree would end past the largest possible file offset")?;
+    // A one-block device has no tree; nothing past the superblock is read.
+    if geometry.tree_bytes() > 0 && hash_len < tree_end {
         bail!(
             "{} is truncated: the hash tree ends at byte {tree_end}, the file has {hash_len} bytes",
             hash_path.display()
@@ -430,20 +446,20 @@ fn verify(data_path: &Path, hash_path: &Path, root_text: &str, args: &TreeArgs) 
                 tree_start + block * u64::from(params.hash_block_size),
             ),
         };
-        if args.json {
-            let area = match area {
-                Area::Data => "data",
-                Area::Hash { .. } => "hash",
-            };
-            println!(
-                "{}",
-                json!({"verified": false, "corrupted": {"area": area, "block": block, "offset": offset}})
-            );
-        }
-        let index = match area {
-            Area::Data => block,
-            Area::Hash { .. } => block + tree_start / u64::from(params.hash_block_size),
+        // Hash blocks are numbered from the start of HASH, like their offsets.
+        let (index, area_name, level) = match area {
+            Area::Data => (block, "data", None),
+            Area::Hash { level } => (
+                block + tree_start / u64::from(params.hash_block_size),
+                "hash",
+                Some(level),
+            ),
         };
+        if args.json {
+            let corrupted =
+                json!({"area": area_name, "block": index, "level": level, "offset": offset});
+            println!("{}", json!({"verified": false, "corrupted": corrupted}));
+        }
         IntegrityFailure(format!(
             "{what} {index} at byte offset {offset} of {} does not match the root hash",
             path.display()
@@ -497,13 +513,13 @@ fn dump(hash_path: &Path, offset: u64, json: bool) -> Result<()> {
         .field("hash_block_size", "Hash block size", p.hash_block_size)
         .field("hash_blocks", "Hash blocks", geometry.tree_blocks())
         .field("levels", "Levels", geometry.levels.len())
-        .field("salt", "Salt", hex::encode(&p.salt))
+        .field("salt", "Salt", salt_text(&p.salt))
         .field("hash_offset", "Hash offset", offset)
         .field("tree_offset", "Tree offset", tree_start)
         .field(
             "hash_device_size",
             "Hash device size",
-            tree_start + geometry.tree_bytes(),
+            tree_start.checked_add(geometry.tree_bytes()),
         )
         .print(json);
     Ok(())
