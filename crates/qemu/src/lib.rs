@@ -1,0 +1,77 @@
+//! Boot virtual machines under QEMU with OVMF (UEFI, Secure Boot) and watch
+//! their serial console.
+//!
+//! This is I/O orchestration, not a format crate: it finds
+//! `qemu-system-x86_64` and the OVMF firmware, prepares per-run copies of the
+//! firmware variables, runs QEMU and reports what the serial console showed.
+//! Used by the Secure Boot tests and by `clip boot`. See docs/testing-qemu.md.
+//!
+//! - [`firmware`]: locating OVMF and enrolling PK/KEK/db certificates into a
+//!   variable store with `virt-fw-vars` (python3-virt-firmware), cached.
+//! - [`vm`]: the VM description ([`Vm`], [`VmBuilder`]) and [`Vm::run`], which
+//!   waits for expected or refused console lines under a timeout and always
+//!   kills QEMU before returning.
+
+pub mod firmware;
+pub mod vm;
+
+pub use firmware::{Firmware, SecureBootKeys};
+pub use vm::{Accel, Outcome, RunReport, Vm, VmBuilder};
+
+use std::path::PathBuf;
+
+/// Errors of this crate; each names the file or program involved.
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    #[error("{program} not found (install the Debian package {package})")]
+    NotFound {
+        program: String,
+        package: &'static str,
+    },
+    #[error("firmware file {path} missing (install the Debian package ovmf)")]
+    FirmwareMissing { path: PathBuf },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} failed ({status}): {stderr}")]
+    ToolFailed {
+        program: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("invalid VM configuration: {0}")]
+    Config(String),
+}
+
+pub(crate) fn io_err(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> QemuError {
+    let path = path.into();
+    move |source| QemuError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// `name` if it is a path, else the first match on `$PATH`.
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return p.is_file().then_some(p);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
