@@ -34,6 +34,16 @@ enum Command {
     /// dm-verity hash trees: format, verify, dump.
     #[command(subcommand)]
     Verity(commands::verity::VerityCommand),
+    /// Secure Boot keys (PK, KEK, db) and the update-signing key: generate, show.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
+    /// Unified kernel images: build, inspect.
+    #[command(subcommand)]
+    Uki(commands::uki::UkiCommand),
+    /// Sign a PE/EFI image (Authenticode, for UEFI Secure Boot).
+    Sign(commands::sign::SignArgs),
+    /// Check a PE/EFI image's Authenticode signature against a certificate.
+    VerifySignature(commands::sign::VerifyArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -51,14 +61,29 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Verity(cmd) => commands::verity::run(cmd),
+        Command::Keys(cmd) => commands::keys::run(cmd),
+        Command::Uki(cmd) => commands::uki::run(cmd),
+        Command::Sign(args) => commands::sign::sign(args),
+        Command::VerifySignature(args) => commands::sign::verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that went away (`clip ... | head`): no message, but not
+        // success either, since not everything was delivered.
+        Err(err) if is_broken_pipe(&err) => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("error: {err:#}");
             if err.downcast_ref::<IntegrityFailure>().is_some() {

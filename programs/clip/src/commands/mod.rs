@@ -1,3 +1,6 @@
 //! One module per top-level subcommand.
 
+pub mod keys;
+pub mod sign;
+pub mod uki;
 pub mod verity;

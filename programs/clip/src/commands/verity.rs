@@ -293,7 +293,7 @@ fn format(data_path: &Path, hash_path: &Path, args: &TreeArgs, force: bool) -> R
         .field("hash_offset", "Hash offset", args.hash_offset)
         .field("tree_offset", "Tree offset", tree_start)
         .field("hash_device_size", "Hash device size", hash_device_size)
-        .print(args.json);
+        .print(args.json)?;
     Ok(())
 }
 
@@ -458,7 +458,8 @@ fn verify(data_path: &Path, hash_path: &Path, root_text: &str, args: &TreeArgs) 
         if args.json {
             let corrupted =
                 json!({"area": area_name, "block": index, "level": level, "offset": offset});
-            println!("{}", json!({"verified": false, "corrupted": corrupted}));
+            // The failure itself reaches stderr and the exit code either way.
+            crate::output::line(json!({"verified": false, "corrupted": corrupted})).ok();
         }
         IntegrityFailure(format!(
             "{what} {index} at byte offset {offset} of {} does not match the root hash",
@@ -493,7 +494,7 @@ fn verify(data_path: &Path, hash_path: &Path, root_text: &str, args: &TreeArgs) 
         .field("verified", "Verified", true)
         .field("root_hash", "Root hash", hex::encode(&root))
         .field("data_blocks", "Data blocks", params.data_blocks)
-        .print(args.json);
+        .print(args.json)?;
     Ok(())
 }
 
@@ -521,6 +522,6 @@ fn dump(hash_path: &Path, offset: u64, json: bool) -> Result<()> {
             "Hash device size",
             tree_start.checked_add(geometry.tree_bytes()),
         )
-        .print(json);
+        .print(json)?;
     Ok(())
 }

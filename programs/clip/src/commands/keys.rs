@@ -1,0 +1,732 @@
+//! `clip keys`: generate and inspect the Secure Boot key set (PK → KEK → db)
+//! and the update-signing key. See docs/keys.md.
+//!
+//! The key material and every format live in the `secureboot` crate; this
+//! module chooses the time and the randomness, and writes the set
+//! atomically: all files are made in a private staging directory, then moved
+//! into place, so a failure leaves the old state (nothing, or the old set).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use secureboot::der::zeroize::Zeroizing;
+use secureboot::der::{DecodePem, Encode};
+use secureboot::keyset::{SecureBootKey, check_enrolment};
+use secureboot::x509_cert::Certificate;
+use secureboot::{AuthVariable, Guid, KeySet, Role};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::IntegrityFailure;
+
+/// Default `--name`: certificate subjects are "CLIP OS PK", "CLIP OS KEK", "CLIP OS db".
+const DEFAULT_NAME: &str = "CLIP OS";
+/// Version tag of keys.json.
+const MANIFEST_FORMAT: &str = "clip-keys/1";
+const OWNER_FILE: &str = "owner.guid";
+const NO_PK_FILE: &str = "noPK.auth";
+const UPDATE_KEY_FILE: &str = "update.key";
+const UPDATE_PUB_FILE: &str = "update.pub";
+const MANIFEST_FILE: &str = "keys.json";
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a Secure Boot key set (PK, KEK, db) and an update-signing key in DIR.
+    ///
+    /// Writes PK/KEK/db .key .crt .cer .esl .auth, noPK.auth, owner.guid,
+    /// update.key, update.pub and keys.json. Private keys are mode 0600.
+    /// Times come from SOURCE_DATE_EPOCH when it is set.
+    Generate {
+        /// Directory for the key set; created (mode 0700) if missing.
+        dir: PathBuf,
+        /// Replace the files of an existing key set in DIR.
+        #[arg(long)]
+        force: bool,
+        /// Name in the certificate subjects ("NAME PK", "NAME KEK", "NAME db").
+        #[arg(long, default_value = DEFAULT_NAME, value_name = "TEXT")]
+        name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the key set in DIR with fingerprints and check that its files agree.
+    ///
+    /// Exits 3 when a file does not match the rest of the set.
+    Show {
+        dir: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: KeysCommand) -> Result<()> {
+    match cmd {
+        KeysCommand::Generate {
+            dir,
+            force,
+            name,
+            json,
+        } => generate(&dir, force, &name, json),
+        KeysCommand::Show { dir, json } => show(&dir, json),
+    }
+}
+
+/// The suffixes of each Secure Boot key's files, and whether the file is secret.
+const KEY_FILES: [(&str, bool); 5] = [
+    ("key", true),
+    ("crt", false),
+    ("cer", false),
+    ("esl", false),
+    ("auth", false),
+];
+
+/// Every file of a key set, with whether it is secret (mode 0600).
+fn set_files() -> Vec<(String, bool)> {
+    let mut files: Vec<(String, bool)> = Role::ALL
+        .iter()
+        .flat_map(|role| {
+            KEY_FILES
+                .iter()
+                .map(move |(ext, secret)| (format!("{}.{ext}", role.variable()), *secret))
+        })
+        .collect();
+    files.extend([
+        (NO_PK_FILE.to_owned(), false),
+        (OWNER_FILE.to_owned(), false),
+        (UPDATE_KEY_FILE.to_owned(), true),
+        (UPDATE_PUB_FILE.to_owned(), false),
+        (MANIFEST_FILE.to_owned(), false),
+    ]);
+    files
+}
+
+/// Creation time: SOURCE_DATE_EPOCH (reproducible-builds.org) when set, else now.
+fn creation_time() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text.trim().parse::<u64>().with_context(|| {
+            format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds since 1970")
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .context("the system clock is before 1970")?
+            .as_secs()),
+        Err(e) => Err(e).context("SOURCE_DATE_EPOCH is not valid Unicode"),
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Description of one certificate for keys.json and `show`.
+fn describe_cert(role: Role, cert: &Certificate) -> Result<Value> {
+    let tbs = &cert.tbs_certificate;
+    let files: Map<String, Value> = [
+        ("private_key", "key"),
+        ("certificate_pem", "crt"),
+        ("certificate_der", "cer"),
+        ("signature_list", "esl"),
+        ("signed_update", "auth"),
+    ]
+    .into_iter()
+    .map(|(k, ext)| (k.to_owned(), json!(format!("{}.{ext}", role.variable()))))
+    .collect();
+    Ok(json!({
+        "subject": tbs.subject.to_string(),
+        "issuer": tbs.issuer.to_string(),
+        "serial": hex::encode(tbs.serial_number.as_bytes()),
+        "key_algorithm": "RSA-2048",
+        "signature_algorithm": "sha256WithRSAEncryption",
+        "not_before": tbs.validity.not_before.to_string(),
+        "not_after": tbs.validity.not_after.to_string(),
+        "sha256_fingerprint": hex_sha256(&cert.to_der()?),
+        "update_signed_by": role.signer().variable(),
+        "files": files,
+    }))
+}
+
+fn describe_update_key(public_pem: &str, public_key: &[u8; 32]) -> Result<Value> {
+    let (_, spki_der) = secureboot::der::pem::decode_vec(public_pem.as_bytes())
+        .map_err(|e| anyhow!("update public key PEM: {e}"))?;
+    Ok(json!({
+        "algorithm": "ed25519",
+        "public_key": hex::encode(public_key),
+        "sha256_fingerprint": hex_sha256(&spki_der),
+        "files": {"private_key": UPDATE_KEY_FILE, "public_key": UPDATE_PUB_FILE},
+    }))
+}
+
+/// Prints `Label: value` lines, or the object as JSON.
+fn print_report(object: &Value, lines: &[(&str, String)], as_json: bool) -> std::io::Result<()> {
+    if as_json {
+        return crate::output::line(object);
+    }
+    crate::output::labelled(lines.iter().map(|(l, v)| (*l, v.clone())))
+}
+
+fn summary_lines(object: &Value) -> Vec<(&'static str, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let mut lines = vec![
+        ("Directory", text(&object["directory"])),
+        ("Name", text(&object["name"])),
+        ("Owner GUID", text(&object["owner_guid"])),
+        ("Created", text(&object["created"])),
+    ];
+    for role in Role::ALL {
+        let c = &object["secure_boot"][role.variable()];
+        lines.push((
+            role.variable(),
+            format!(
+                "{}, issued by {}, SHA-256 {}, valid until {}",
+                text(&c["subject"]),
+                text(&c["issuer"]),
+                text(&c["sha256_fingerprint"]),
+                text(&c["not_after"])
+            ),
+        ));
+    }
+    let u = &object["update_key"];
+    lines.push((
+        "Update key",
+        format!(
+            "ed25519 {}, SPKI SHA-256 {}",
+            text(&u["public_key"]),
+            text(&u["sha256_fingerprint"])
+        ),
+    ));
+    lines
+}
+
+fn generate(dir: &Path, force: bool, name: &str, as_json: bool) -> Result<()> {
+    secureboot::keyset::check_name(name).context("--name does not fit a certificate subject")?;
+    let created = creation_time()?;
+    secureboot::cert::validity(created).with_context(|| {
+        format!("creation time {created} (SOURCE_DATE_EPOCH or the clock) is out of range")
+    })?;
+    // Refuse, and find an unwritable directory, before spending seconds on
+    // RSA key generation.
+    let target = check_target(dir, force)?;
+    let staging = staging_dir(dir, target)?;
+
+    // RSA key generation takes a second or more: a spinner on a terminal.
+    let spinner = indicatif::ProgressBar::new_spinner().with_message("generating RSA-2048 keys");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    tracing::info!("generating the key set for {}", dir.display());
+    let mut rng = rand::rngs::OsRng;
+    let set = KeySet::generate(&mut rng, name, created);
+    spinner.finish_and_clear();
+    let set = set.context("cannot generate the key set")?;
+    let mut manifest = manifest(&set, name)?;
+    let files = render(&set, &manifest)?;
+    install(dir, target, staging, &files)?;
+    tracing::info!("key set written to {}", dir.display());
+
+    manifest["directory"] = json!(dir.display().to_string());
+    print_report(&manifest, &summary_lines(&manifest), as_json)?;
+    Ok(())
+}
+
+fn manifest(set: &KeySet, name: &str) -> Result<Value> {
+    let mut sb = Map::new();
+    for role in Role::ALL {
+        sb.insert(
+            role.variable().to_owned(),
+            describe_cert(role, &set.key(role).cert)?,
+        );
+    }
+    Ok(json!({
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "created": set.created.to_string(),
+        "owner_guid": set.owner.to_string(),
+        "secure_boot": sb,
+        "no_pk_update": NO_PK_FILE,
+        "update_key": describe_update_key(&set.update.public_pem()?, &set.update.public_bytes())?,
+    }))
+}
+
+/// One file to write: name, contents, secret.
+struct Staged {
+    name: String,
+    bytes: Zeroizing<Vec<u8>>,
+    secret: bool,
+}
+
+fn render(set: &KeySet, manifest: &Value) -> Result<Vec<Staged>> {
+    let mut files = Vec::new();
+    let mut add = |name: String, bytes: Vec<u8>, secret: bool| {
+        files.push(Staged {
+            name,
+            bytes: Zeroizing::new(bytes),
+            secret,
+        });
+    };
+    for role in Role::ALL {
+        let k: &SecureBootKey = set.key(role);
+        let stem = role.variable();
+        add(
+            format!("{stem}.key"),
+            k.private_pem()?.as_bytes().to_vec(),
+            true,
+        );
+        add(format!("{stem}.crt"), k.cert_pem()?.into_bytes(), false);
+        add(format!("{stem}.cer"), k.cert_der()?, false);
+        add(format!("{stem}.esl"), k.esl.clone(), false);
+        add(format!("{stem}.auth"), k.auth.clone(), false);
+    }
+    add(NO_PK_FILE.to_owned(), set.no_pk_auth.clone(), false);
+    add(
+        OWNER_FILE.to_owned(),
+        format!("{}\n", set.owner).into_bytes(),
+        false,
+    );
+    add(
+        UPDATE_KEY_FILE.to_owned(),
+        set.update.private_pem()?.as_bytes().to_vec(),
+        true,
+    );
+    add(
+        UPDATE_PUB_FILE.to_owned(),
+        set.update.public_pem()?.into_bytes(),
+        false,
+    );
+    add(
+        MANIFEST_FILE.to_owned(),
+        format!("{}\n", serde_json::to_string_pretty(manifest)?).into_bytes(),
+        false,
+    );
+    Ok(files)
+}
+
+/// Where the set goes: a new directory, or an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    NewDir,
+    ExistingDir { force: bool },
+}
+
+fn check_target(dir: &Path, force: bool) -> Result<Target> {
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let parent = parent_of(dir);
+            match fs::metadata(parent) {
+                Ok(m) if m.is_dir() => Ok(Target::NewDir),
+                Ok(_) => bail!("{} is not a directory", parent.display()),
+                Err(e) => Err(e).with_context(|| {
+                    format!(
+                        "cannot create {}: its parent {} is not usable",
+                        dir.display(),
+                        parent.display()
+                    )
+                }),
+            }
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot stat {}", dir.display())),
+        Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", dir.display()),
+        Ok(_) => {
+            let existing: Vec<String> = set_files()
+                .into_iter()
+                .map(|(name, _)| name)
+                .filter(|name| fs::symlink_metadata(dir.join(name)).is_ok())
+                .collect();
+            if existing.is_empty() {
+                return Ok(Target::ExistingDir { force: false });
+            }
+            if !force {
+                bail!(
+                    "{} already holds key files ({}); pass --force to replace them",
+                    dir.display(),
+                    existing.join(", ")
+                );
+            }
+            for name in &existing {
+                let path = dir.join(name);
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                    bail!("{} is a directory; not replacing it", path.display());
+                }
+            }
+            Ok(Target::ExistingDir { force: true })
+        }
+    }
+}
+
+fn parent_of(dir: &Path) -> &Path {
+    match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates `file` in `dir`, mode 0600 if secret and 0644 otherwise (set at
+/// creation, under the umask, never changed afterwards), writes and syncs it.
+fn write_new(dir: &Path, file: &Staged) -> Result<()> {
+    let path = dir.join(&file.name);
+    let mode = if file.secret { 0o600 } else { 0o644 };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(&file.bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))
+}
+
+/// The staging directory: beside a new DIR (to be renamed into it), or
+/// inside an existing one. Removed on drop unless kept.
+fn staging_dir(dir: &Path, target: Target) -> Result<tempfile::TempDir> {
+    let parent = match target {
+        Target::NewDir => parent_of(dir),
+        Target::ExistingDir { .. } => dir,
+    };
+    // Mode 0700: the private keys are never reachable through a looser
+    // directory; a new DIR keeps that mode.
+    tempfile::Builder::new()
+        .prefix(".clip-keys-")
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot create a staging directory in {}", parent.display()))
+}
+
+/// Writes `files` into `staging`, then moves them into `dir`.
+fn install(dir: &Path, target: Target, staging: tempfile::TempDir, files: &[Staged]) -> Result<()> {
+    for file in files {
+        write_new(staging.path(), file)?;
+    }
+    sync_dir(staging.path())?;
+    match target {
+        Target::NewDir => {
+            // One rename: DIR appears complete or not at all.
+            fs::rename(staging.path(), dir).with_context(|| {
+                format!(
+                    "cannot move the new key set into place at {}",
+                    dir.display()
+                )
+            })?;
+            // Renamed away: nothing left for the TempDir to delete.
+            let _ = staging.keep();
+            sync_dir(parent_of(dir))
+        }
+        Target::ExistingDir { force } => {
+            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            commit(dir, staging.path(), &names, force).inspect_err(|_| {
+                // The old files may still sit in the staging directory if the
+                // rollback failed: keep it then (commit said so).
+                if staging.path().join(BACKUP).exists() {
+                    let _ = staging.keep();
+                }
+            })?;
+            sync_dir(dir)
+        }
+    }
+}
+
+/// Subdirectory of the staging directory holding replaced files until the
+/// commit succeeds.
+const BACKUP: &str = "replaced";
+
+/// Moves the staged `names` from `staging` into `dir`. Replaced files (only
+/// with `force`) go to `staging/replaced`; on any failure every step taken is
+/// undone, so `dir` holds the old set again.
+fn commit(dir: &Path, staging: &Path, names: &[&str], force: bool) -> Result<()> {
+    let backup = staging.join(BACKUP);
+    let mut linked: Vec<&str> = Vec::new();
+    let mut replaced: Vec<&str> = Vec::new();
+    let result = (|| -> Result<()> {
+        for &name in names {
+            let target = dir.join(name);
+            if force && fs::symlink_metadata(&target).is_ok() {
+                if replaced.is_empty() {
+                    fs::create_dir(&backup)
+                        .with_context(|| format!("cannot create {}", backup.display()))?;
+                }
+                fs::rename(&target, backup.join(name))
+                    .with_context(|| format!("cannot move {} aside", target.display()))?;
+                replaced.push(name);
+            }
+            place(&staging.join(name), &target)?;
+            linked.push(name);
+        }
+        Ok(())
+    })();
+    let Err(err) = result else {
+        return Ok(());
+    };
+    let mut leftovers = Vec::new();
+    for name in &linked {
+        if let Err(e) = fs::remove_file(dir.join(name)) {
+            leftovers.push(format!("{}: {e}", dir.join(name).display()));
+        }
+    }
+    for name in &replaced {
+        if let Err(e) = fs::rename(backup.join(name), dir.join(name)) {
+            leftovers.push(format!("{}: {e}", dir.join(name).display()));
+        }
+    }
+    if leftovers.is_empty() {
+        let _ = fs::remove_dir_all(&backup);
+        Err(err.context("no file was changed"))
+    } else {
+        Err(err.context(format!(
+            "and the rollback failed ({}); the replaced files are in {}",
+            leftovers.join("; "),
+            backup.display()
+        )))
+    }
+}
+
+/// Puts `staged` at `target`, never over an existing file: a hard link
+/// (fails if `target` exists), or where links are not supported (FAT) a
+/// rename after checking that `target` is absent.
+fn place(staged: &Path, target: &Path) -> Result<()> {
+    match fs::hard_link(staged, target) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            bail!("{} appeared meanwhile; not replacing it", target.display())
+        }
+        Err(_) if fs::symlink_metadata(target).is_err() => fs::rename(staged, target)
+            .with_context(|| format!("cannot move {} into place", target.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", target.display())),
+    }
+}
+
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn read_cert(dir: &Path, role: Role) -> Result<Certificate> {
+    let name = format!("{}.crt", role.variable());
+    let pem = read(dir, &name)?;
+    Certificate::from_pem(&pem).with_context(|| {
+        format!(
+            "{} is not a PEM X.509 certificate",
+            dir.join(&name).display()
+        )
+    })
+}
+
+/// Reads the key set in `dir`, checks that its files agree with each other,
+/// and prints it.
+fn show(dir: &Path, as_json: bool) -> Result<()> {
+    let owner_text = String::from_utf8(read(dir, OWNER_FILE)?)
+        .map_err(|_| anyhow!("{} is not text", dir.join(OWNER_FILE).display()))?;
+    let owner: Guid = owner_text
+        .trim()
+        .parse()
+        .with_context(|| format!("in {}", dir.join(OWNER_FILE).display()))?;
+    let certs: Vec<Certificate> = Role::ALL
+        .iter()
+        .map(|&role| read_cert(dir, role))
+        .collect::<Result<_>>()?;
+    let cert = |role: Role| &certs[Role::ALL.iter().position(|r| *r == role).unwrap_or(0)];
+
+    let mut problems: Vec<String> = Vec::new();
+    let mut sb = Map::new();
+    let mut created = None;
+    for role in Role::ALL {
+        let stem = role.variable();
+        let c = cert(role);
+        let der = c.to_der()?;
+        let mut entry = describe_cert(role, c)?;
+        if read(dir, &format!("{stem}.cer"))? != der {
+            problems.push(format!("{stem}.cer is not the DER of {stem}.crt"));
+        }
+        match check_private_key(dir, &format!("{stem}.key"), c) {
+            Ok(()) => {}
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+        let signer = cert(role.signer());
+        if role != Role::Pk && !secureboot::pkcs7::issued_by(c, signer) {
+            problems.push(format!(
+                "{stem}.crt is not issued by {}.crt",
+                role.signer().variable()
+            ));
+        }
+        let esl = read(dir, &format!("{stem}.esl"))?;
+        let auth = read(dir, &format!("{stem}.auth"))?;
+        match check_enrolment(role, c, &esl, &auth, signer) {
+            Ok(e) => {
+                if e.owner != owner {
+                    problems.push(format!(
+                        "{stem}.esl is owned by {}, {OWNER_FILE} says {owner}",
+                        e.owner
+                    ));
+                }
+                entry["update_timestamp"] = json!(e.timestamp.to_string());
+                created.get_or_insert(e.timestamp.to_string());
+            }
+            Err(e) => problems.push(format!("{stem}.esl/{stem}.auth: {e}")),
+        }
+        sb.insert(stem.to_owned(), entry);
+    }
+    let no_pk = read(dir, NO_PK_FILE)?;
+    let no_pk_check = AuthVariable::parse(&no_pk).and_then(|a| {
+        a.verify("PK", Role::Pk.vendor(), &[cert(Role::Pk)])
+            .map(|_| a.data.is_empty())
+    });
+    match no_pk_check {
+        Ok(true) => {}
+        Ok(false) => problems.push(format!("{NO_PK_FILE} does not carry an empty PK")),
+        Err(e) => problems.push(format!("{NO_PK_FILE}: {e}")),
+    }
+    let update_pub = String::from_utf8(read(dir, UPDATE_PUB_FILE)?)
+        .map_err(|_| anyhow!("{} is not text", dir.join(UPDATE_PUB_FILE).display()))?;
+    let update_key = check_update_key(dir, &update_pub, &mut problems)?;
+    let name = fs::read(dir.join(MANIFEST_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|m| m["name"].as_str().map(str::to_owned));
+
+    let report = json!({
+        "directory": dir.display().to_string(),
+        "name": name,
+        "owner_guid": owner.to_string(),
+        "created": created,
+        "secure_boot": sb,
+        "update_key": update_key,
+        "consistent": problems.is_empty(),
+        "problems": problems,
+    });
+    let mut lines = summary_lines(&report);
+    lines.push((
+        "Consistent",
+        if problems.is_empty() {
+            "yes".to_owned()
+        } else {
+            format!("no: {}", problems.join("; "))
+        },
+    ));
+    print_report(&report, &lines, as_json)?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(IntegrityFailure(format!(
+            "the key set in {} does not hang together: {}",
+            dir.display(),
+            problems.join("; ")
+        ))
+        .into())
+    }
+}
+
+/// Checks that the PKCS#8 key in `name` is the private half of `cert`.
+fn check_private_key(dir: &Path, name: &str, cert: &Certificate) -> Result<()> {
+    use secureboot::rsa::RsaPrivateKey;
+    use secureboot::rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    let pem = Zeroizing::new(read(dir, name)?);
+    let text = std::str::from_utf8(&pem).map_err(|_| anyhow!("{name} is not PEM text"))?;
+    let key = RsaPrivateKey::from_pkcs8_pem(text)
+        .map_err(|_| anyhow!("{name} is not a PKCS#8 PEM RSA private key"))?;
+    let public = key
+        .to_public_key()
+        .to_public_key_der()
+        .map_err(|e| anyhow!("{name}: {e}"))?;
+    if public.as_bytes() != cert.tbs_certificate.subject_public_key_info.to_der()? {
+        bail!("{name} does not match the public key of its certificate");
+    }
+    Ok(())
+}
+
+fn check_update_key(dir: &Path, public_pem: &str, problems: &mut Vec<String>) -> Result<Value> {
+    use secureboot::ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+    use secureboot::ed25519_dalek::{SigningKey, VerifyingKey};
+    let public = VerifyingKey::from_public_key_pem(public_pem)
+        .map_err(|_| anyhow!("{UPDATE_PUB_FILE} is not a PEM Ed25519 public key"))?;
+    let pem = Zeroizing::new(read(dir, UPDATE_KEY_FILE)?);
+    match std::str::from_utf8(&pem)
+        .ok()
+        .and_then(|t| SigningKey::from_pkcs8_pem(t).ok())
+    {
+        Some(key) if key.verifying_key() == public => {}
+        Some(_) => problems.push(format!(
+            "{UPDATE_KEY_FILE} does not match {UPDATE_PUB_FILE}"
+        )),
+        None => problems.push(format!(
+            "{UPDATE_KEY_FILE} is not a PKCS#8 PEM Ed25519 private key"
+        )),
+    }
+    describe_update_key(public_pem, &public.to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staged(dir: &Path, names: &[&str], content: &str) {
+        for name in names {
+            fs::write(dir.join(name), content).unwrap();
+        }
+    }
+
+    fn contents(dir: &Path, names: &[&str]) -> Vec<Option<String>> {
+        names
+            .iter()
+            .map(|n| fs::read_to_string(dir.join(n)).ok())
+            .collect()
+    }
+
+    #[test]
+    fn commit_moves_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = tempfile::tempdir_in(dir.path()).unwrap();
+        let names = ["a", "b", "c"];
+        staged(staging.path(), &names, "new");
+        commit(dir.path(), staging.path(), &names, false).unwrap();
+        assert_eq!(contents(dir.path(), &names), vec![Some("new".into()); 3]);
+    }
+
+    #[test]
+    fn failed_commit_restores_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["a", "b", "c"];
+        staged(dir.path(), &names, "old");
+        let staging = tempfile::tempdir_in(dir.path()).unwrap();
+        // "c" was never staged: its step fails after "a" and "b" moved.
+        staged(staging.path(), &names[..2], "new");
+        let err = commit(dir.path(), staging.path(), &names, true).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("no file was changed"),
+            "{err:#}"
+        );
+        assert_eq!(contents(dir.path(), &names), vec![Some("old".into()); 3]);
+        assert!(!staging.path().join(BACKUP).exists());
+    }
+
+    #[test]
+    fn commit_without_force_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        staged(dir.path(), &["b"], "old");
+        let staging = tempfile::tempdir_in(dir.path()).unwrap();
+        let names = ["a", "b"];
+        staged(staging.path(), &names, "new");
+        let err = commit(dir.path(), staging.path(), &names, false).unwrap_err();
+        assert!(format!("{err:#}").contains("appeared meanwhile"), "{err:#}");
+        assert_eq!(contents(dir.path(), &names), vec![None, Some("old".into())]);
+    }
+
+    #[test]
+    fn file_list() {
+        let files = set_files();
+        assert_eq!(files.len(), 20);
+        let secret: Vec<&str> = files
+            .iter()
+            .filter(|(_, s)| *s)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(secret, ["PK.key", "KEK.key", "db.key", "update.key"]);
+    }
+}

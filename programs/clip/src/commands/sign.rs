@@ -1,0 +1,196 @@
+//! `clip sign` and `clip verify-signature`: Authenticode signatures of PE/EFI
+//! images for UEFI Secure Boot (crate `authenticode`; format and semantics
+//! in docs/formats/authenticode.md).
+//!
+//! `sign` replaces any existing signature (`--append` adds one instead),
+//! checks its own output with the verifier, and writes OUT under a
+//! temporary name, renamed into place once complete and synced. An
+//! existing OUT, IN itself included, is replaced only with `--force`.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use authenticode::{Certificate, Error as SignError, RsaPrivateKey};
+use clap::Args;
+use serde_json::json;
+
+use crate::IntegrityFailure;
+use crate::output::Report;
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// RSA private key, PEM (PKCS#8 "PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY").
+    #[arg(long, value_name = "KEY.pem")]
+    key: PathBuf,
+    /// X.509 certificate of the key (PEM or DER); embedded in the signature.
+    #[arg(long, value_name = "CERT")]
+    cert: PathBuf,
+    /// PE/EFI image to sign (only read).
+    input: PathBuf,
+    /// Where the signed image goes (may be INPUT itself, with --force).
+    output: PathBuf,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Keep the signatures INPUT has and add this one after them.
+    #[arg(long)]
+    append: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Trusted certificate (PEM or DER): the signer must be it or be issued by it.
+    #[arg(long, value_name = "CERT")]
+    cert: PathBuf,
+    /// Signed PE/EFI image.
+    file: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+fn load_key(path: &Path) -> Result<RsaPrivateKey> {
+    let bytes = read(path, "key file")?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("key file {} is not PEM text", path.display()))?;
+    authenticode::private_key_from_pem(&text)
+        .with_context(|| format!("cannot use key file {}", path.display()))
+}
+
+fn load_cert(path: &Path) -> Result<Certificate> {
+    authenticode::certificate_from_pem_or_der(&read(path, "certificate")?)
+        .with_context(|| format!("cannot use certificate {}", path.display()))
+}
+
+pub fn sign(args: SignArgs) -> Result<()> {
+    let key = load_key(&args.key)?;
+    let cert = load_cert(&args.cert)?;
+    match std::fs::symlink_metadata(&args.output) {
+        Ok(meta) if meta.is_dir() => bail!("{} is a directory", args.output.display()),
+        Ok(_) if !args.force => bail!(
+            "{} already exists; pass --force to overwrite it",
+            args.output.display()
+        ),
+        _ => {}
+    }
+    let image = read(&args.input, "image")?;
+    let what = format!("cannot sign {}", args.input.display());
+    let signed = if args.append {
+        authenticode::append_signature(&image, &key, &cert)
+    } else {
+        authenticode::sign(&image, &key, &cert)
+    }
+    .context(what)?;
+    // Never write a signature our own verifier (and so firmware) would refuse.
+    let verified = authenticode::verify(&signed, &cert)
+        .context("internal error: the signed image does not verify")?;
+    let mode = std::fs::metadata(&args.input)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644);
+    write_atomically(&args.output, &signed, mode, args.force)?;
+
+    Report::default()
+        .field("output", "Output", args.output.display().to_string())
+        .field("size", "Size", signed.len())
+        .field(
+            "image_digest",
+            "Image digest (SHA-256)",
+            hex::encode(verified.image_digest),
+        )
+        .field("signer", "Signer", verified.signer.subject)
+        .field("signatures", "Signatures", verified.entries)
+        .print(args.json)?;
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames
+/// it over `path` (only if `path` does not exist, unless `replace`).
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".clip-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+        })
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| {
+            format!(
+                "cannot write {} (as {})",
+                path.display(),
+                tmp.path().display()
+            )
+        })?;
+    let persisted = if replace {
+        tmp.persist(path).map(drop)
+    } else {
+        tmp.persist_noclobber(path).map(drop)
+    };
+    persisted.map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))?;
+    // Make the rename itself durable.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+pub fn verify(args: VerifyArgs) -> Result<()> {
+    let trusted = load_cert(&args.cert)?;
+    let image = read(&args.file, "image")?;
+    let v = match authenticode::verify(&image, &trusted) {
+        Ok(v) => v,
+        Err(SignError::Pe(e)) => {
+            bail!("{} is not a PE image: {e}", args.file.display())
+        }
+        Err(e) => {
+            if args.json {
+                // The failure itself reaches stderr and the exit code either way.
+                crate::output::line(
+                    json!({"verified": false, "reason": e.reason(), "error": e.to_string()}),
+                )
+                .ok();
+            }
+            return Err(IntegrityFailure(format!(
+                "{} failed signature verification: {e}",
+                args.file.display()
+            ))
+            .into());
+        }
+    };
+    let signed_by = if v.signer.is_trusted_certificate {
+        "trusted certificate"
+    } else {
+        "certificate issued by the trusted one"
+    };
+    Report::default()
+        .field("verified", "Verified", true)
+        .field("signature_index", "Signature index", v.index)
+        .field("signatures", "Signatures", v.entries)
+        .field("signer", "Signer", v.signer.subject)
+        .field("issuer", "Issuer", v.signer.issuer)
+        .field("serial", "Serial", v.signer.serial)
+        .field("signed_by", "Signed by", signed_by)
+        .field(
+            "image_digest",
+            "Image digest (SHA-256)",
+            hex::encode(v.image_digest),
+        )
+        .field("checksum_valid", "Checksum valid", v.checksum_valid)
+        .print(args.json)?;
+    Ok(())
+}

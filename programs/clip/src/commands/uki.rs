@@ -1,0 +1,275 @@
+//! `clip uki`: build and inspect unified kernel images (UAPI "Unified Kernel
+//! Image" specification), laid out as systemd's ukify v257 does; see
+//! docs/formats/uki.md for inputs, layout and where we differ from ukify.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::output::Report;
+
+#[derive(Debug, Subcommand)]
+pub enum UkiCommand {
+    /// Assemble a UKI from systemd-stub, a kernel, initrds, a command line and os-release.
+    Build(BuildArgs),
+    /// List the sections of a UKI (or any PE image) and the text sections' contents.
+    Inspect {
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// systemd-stub (e.g. /usr/lib/systemd/boot/efi/linuxx64.efi.stub).
+    #[arg(long, value_name = "FILE")]
+    stub: PathBuf,
+    /// The kernel: a PE image with an EFI stub (x86 bzImage).
+    #[arg(long, value_name = "FILE")]
+    linux: PathBuf,
+    /// An initrd; repeat for several, concatenated in order.
+    #[arg(long, value_name = "FILE", required = true)]
+    initrd: Vec<PathBuf>,
+    /// Kernel command line, or @FILE to read it verbatim from FILE (text given
+    /// directly has its whitespace runs collapsed, as ukify does).
+    #[arg(long, value_name = "TEXT|@FILE")]
+    cmdline: String,
+    /// os-release file for the .osrel section.
+    #[arg(long, value_name = "FILE")]
+    os_release: PathBuf,
+    /// Kernel release for .uname (default: read from the bzImage header).
+    #[arg(long, value_name = "TEXT")]
+    uname: Option<String>,
+    /// SBAT CSV for the UKI (default: ukify's "uki" entry); merged after the
+    /// stub's and the kernel's own entries.
+    #[arg(long, value_name = "FILE")]
+    sbat: Option<PathBuf>,
+    /// Where to write the UKI.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cmd: UkiCommand) -> Result<()> {
+    match cmd {
+        UkiCommand::Build(args) => build(&args),
+        UkiCommand::Inspect { file, json } => inspect(&file, json),
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+fn build(args: &BuildArgs) -> Result<()> {
+    // Refuse early, before any work; the final rename checks again.
+    if !args.force && args.out.symlink_metadata().is_ok() {
+        bail!(
+            "{} already exists (use --force to replace it)",
+            args.out.display()
+        );
+    }
+    let stub = read(&args.stub, "stub")?;
+    let linux = read(&args.linux, "kernel")?;
+    let initrds = args
+        .initrd
+        .iter()
+        .map(|p| read(p, "initrd"))
+        .collect::<Result<Vec<_>>>()?;
+    let cmdline = match args.cmdline.strip_prefix('@') {
+        Some(file) => read(Path::new(file), "command line file")?,
+        None => uki::normalize_cmdline(&args.cmdline).into_bytes(),
+    };
+    let os_release = read(&args.os_release, "os-release file")?;
+    let sbat = match &args.sbat {
+        Some(p) => Some(
+            String::from_utf8(read(p, "SBAT file")?)
+                .with_context(|| format!("SBAT file {} is not UTF-8", p.display()))?,
+        ),
+        None => None,
+    };
+    let uname = match &args.uname {
+        Some(u) => Some(u.clone()),
+        None => {
+            let found = uki::bzimage_release(&linux);
+            match &found {
+                Some(u) => tracing::info!("kernel release from the bzImage header: {u}"),
+                None => tracing::warn!(
+                    "{} has no kernel_version string; building without .uname",
+                    args.linux.display()
+                ),
+            }
+            found
+        }
+    };
+
+    let inputs = uki::Inputs {
+        stub: &stub,
+        linux: &linux,
+        initrds: initrds.iter().map(Vec::as_slice).collect(),
+        cmdline: Some(&cmdline),
+        os_release: Some(&os_release),
+        uname: uname.as_deref(),
+        sbat: sbat.as_deref(),
+        pcrpkey: None,
+        pcrsig: None,
+    };
+    let image = uki::build(&inputs).context("cannot build the UKI")?;
+    let digest = pe::authenticode_sha256(&image).context("cannot hash the UKI")?;
+    write_file(&args.out, &image, args.force)?;
+
+    let report = uki::inspect(&image).context("cannot read back the UKI")?;
+    Report::default()
+        .field("output", "Output", args.out.display().to_string())
+        .field("size", "Size", image.len())
+        .field("uname", "Uname", uname.map_or(Value::Null, Value::from))
+        .field("sections", "Sections", section_names(&report))
+        .field(
+            "authenticode_sha256",
+            "Authenticode SHA-256",
+            hex::encode(digest),
+        )
+        .print(args.json)?;
+    Ok(())
+}
+
+fn section_names(report: &uki::Inspection) -> String {
+    report
+        .sections
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
+/// into place; without `force` an existing `path` is never replaced.
+fn write_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".clip-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    // A UKI holds no secret: rw-r--r-- like other build outputs (the
+    // temporary file starts as 0600).
+    tmp.write_all(bytes)
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+        })
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| {
+            format!(
+                "cannot write {} (as {})",
+                path.display(),
+                tmp.path().display()
+            )
+        })?;
+    let result = if force {
+        tmp.persist(path).map(drop)
+    } else {
+        tmp.persist_noclobber(path).map(drop)
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))
+}
+
+/// Writes `text` to stdout; a closed pipe (`clip uki inspect x | head`) is
+/// not an error.
+fn emit(text: &str) -> Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+fn inspect(file: &Path, json: bool) -> Result<()> {
+    use std::fmt::Write as _;
+    let bytes = read(file, "image")?;
+    let report =
+        uki::inspect(&bytes).with_context(|| format!("cannot inspect {}", file.display()))?;
+    if json {
+        let sections: Vec<Value> = report
+            .sections
+            .iter()
+            .map(|s| {
+                json!({
+                    "name": s.name,
+                    "virtual_address": s.virtual_address,
+                    "virtual_size": s.virtual_size,
+                    "file_offset": s.file_offset,
+                    "raw_size": s.raw_size,
+                    "characteristics": s.characteristics,
+                    "text": s.text,
+                })
+            })
+            .collect();
+        let text = |name: &str| report.text(name).map_or(Value::Null, Value::from);
+        let cert = report
+            .certificate_table
+            .as_ref()
+            .map_or(Value::Null, |r| json!({"offset": r.start, "size": r.len()}));
+        let object = json!({
+                "file": file.display().to_string(),
+                "size": bytes.len(),
+                "machine": report.machine,
+                "subsystem": report.subsystem,
+                "section_alignment": report.section_alignment,
+                "file_alignment": report.file_alignment,
+                "size_of_image": report.size_of_image,
+                "certificate_table": cert,
+                "sections": sections,
+                "cmdline": text(".cmdline"),
+                "osrel": text(".osrel"),
+                "uname": text(".uname"),
+                "sbat": text(".sbat"),
+        });
+        return emit(&format!("{object}\n"));
+    }
+    let mut out = String::new();
+    writeln!(out, "File: {}", file.display())?;
+    writeln!(out, "Size: {}", bytes.len())?;
+    match &report.certificate_table {
+        Some(r) => writeln!(
+            out,
+            "Certificate table: {} bytes at {:#x}",
+            r.len(),
+            r.start
+        )?,
+        None => writeln!(out, "Certificate table: -")?,
+    }
+    writeln!(
+        out,
+        "{:<8} {:>10} {:>10} {:>10} {:>10}  {:>10}",
+        "Section", "VirtAddr", "VirtSize", "FileOff", "RawSize", "Flags"
+    )?;
+    for s in &report.sections {
+        writeln!(
+            out,
+            "{:<8} {:#10x} {:#10x} {:#10x} {:#10x}  {:#010x}",
+            s.name, s.virtual_address, s.virtual_size, s.file_offset, s.raw_size, s.characteristics
+        )?;
+    }
+    for s in &report.sections {
+        if let Some(text) = &s.text {
+            writeln!(out, "\n{}:", s.name)?;
+            for line in text.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
+    }
+    emit(&out)
+}

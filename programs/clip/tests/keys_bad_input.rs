@@ -1,0 +1,254 @@
+//! `clip keys` refusing what it must refuse: existing keys without --force,
+//! a DIR that is a file, an unwritable or missing parent, bad names and
+//! times; a clear error, a non-zero exit and nothing left behind. Then
+//! --force replacing a set, and `show` catching files that do not belong
+//! together (exit 3).
+
+mod keys_support;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use keys_support::*;
+use serde_json::Value;
+
+fn keys<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    let mut all: Vec<&OsStr> = vec![OsStr::new("keys")];
+    all.extend(args.iter().map(AsRef::as_ref));
+    clip(&all)
+}
+
+/// A generated set to copy from.
+fn set() -> &'static (PathBuf, Value) {
+    static SET: OnceLock<(PathBuf, Value)> = OnceLock::new();
+    SET.get_or_init(|| shared_set("shared", "Test Set"))
+}
+
+#[test]
+fn existing_keys_need_force() {
+    let (src, first) = set();
+    let base = scratch("keys_bad_input-force");
+    let dir = base.join("keys");
+    copy_set(src, &dir);
+    fs::write(dir.join("notes.txt"), b"not a key").unwrap();
+    let before = snapshot(&dir);
+
+    keys(&[OsStr::new("generate"), dir.as_os_str()])
+        .expect(1)
+        .stderr_has("already holds key files")
+        .stderr_has("PK.key")
+        .stderr_has("--force");
+    assert_eq!(snapshot(&dir), before, "refused, yet something changed");
+    assert_eq!(listing(&base), ["keys"]);
+
+    // One stray file of the set is enough to refuse.
+    let lone = base.join("lone");
+    fs::create_dir(&lone).unwrap();
+    fs::write(lone.join("db.auth"), b"someone else's").unwrap();
+    keys(&[OsStr::new("generate"), lone.as_os_str()])
+        .expect(1)
+        .stderr_has("db.auth");
+    assert_eq!(listing(&lone), ["db.auth"]);
+    assert_eq!(read(&lone, "db.auth"), b"someone else's");
+
+    // With --force: every file of the set replaced, others untouched.
+    let run = keys(&[
+        OsStr::new("generate"),
+        dir.as_os_str(),
+        OsStr::new("--force"),
+        OsStr::new("--json"),
+    ]);
+    run.ok();
+    let second = run.json();
+    let after = snapshot(&dir);
+    let mut expected: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+    expected.push("notes.txt");
+    expected.sort_unstable();
+    assert_eq!(listing(&dir), expected, "staging directory left behind?");
+    assert_eq!(read(&dir, "notes.txt"), b"not a key");
+    for ((name, old), (_, new)) in before.iter().zip(&after) {
+        if name != "notes.txt" && name != "keys.json" {
+            assert_ne!(old, new, "{name} was not replaced");
+        }
+    }
+    for (name, mode) in FILES {
+        let m = fs::metadata(dir.join(name)).unwrap().permissions().mode() & 0o777;
+        if mode == 0o600 {
+            assert_eq!(m, 0o600, "{name} after --force");
+        }
+    }
+    for role in ROLES {
+        assert_ne!(
+            first["secure_boot"][role]["sha256_fingerprint"],
+            second["secure_boot"][role]["sha256_fingerprint"]
+        );
+    }
+    assert_ne!(first["owner_guid"], second["owner_guid"]);
+    keys(&[OsStr::new("show"), dir.as_os_str()]).ok();
+}
+
+#[test]
+fn dir_that_is_a_file() {
+    let base = scratch("keys_bad_input-file");
+    let file = base.join("keys");
+    fs::write(&file, b"plain file").unwrap();
+    keys(&[OsStr::new("generate"), file.as_os_str()])
+        .expect(1)
+        .stderr_has("is not a directory");
+    keys(&[
+        OsStr::new("generate"),
+        file.as_os_str(),
+        OsStr::new("--force"),
+    ])
+    .expect(1)
+    .stderr_has("is not a directory");
+    assert_eq!(listing(&base), ["keys"]);
+    assert_eq!(read(&base, "keys"), b"plain file");
+}
+
+#[test]
+fn missing_parent() {
+    let base = scratch("keys_bad_input-parent");
+    let dir = base.join("no").join("such").join("keys");
+    keys(&[OsStr::new("generate"), dir.as_os_str()])
+        .expect(1)
+        .stderr_has("its parent")
+        .stderr_has("No such file or directory");
+    assert!(listing(&base).is_empty());
+}
+
+#[test]
+fn unwritable_parent() {
+    let base = scratch("keys_bad_input-ro");
+    fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
+    let parent = base.join("locked");
+    fs::create_dir(&parent).unwrap();
+    fs::set_permissions(&parent, fs::Permissions::from_mode(0o555)).unwrap();
+    let dir = parent.join("keys");
+    let mut cmd = Command::new(clip_path());
+    cmd.args([OsStr::new("keys"), "generate".as_ref(), dir.as_os_str()]);
+    if is_root() {
+        // Root ignores permission bits: run as nobody instead.
+        cmd.uid(65_534).gid(65_534);
+    }
+    run(cmd)
+        .expect(1)
+        .stderr_has("cannot create a staging directory")
+        .stderr_has("Permission denied");
+    assert!(listing(&parent).is_empty());
+}
+
+#[test]
+fn bad_names_and_times() {
+    let base = scratch("keys_bad_input-args");
+    let dir = base.join("keys");
+    let long = "x".repeat(61);
+    for name in ["", " lead", "trail ", long.as_str(), "line\nbreak"] {
+        keys(&[
+            OsStr::new("generate"),
+            dir.as_os_str(),
+            OsStr::new("--name"),
+            OsStr::new(name),
+        ])
+        .expect(1)
+        .stderr_has("--name does not fit a certificate subject");
+    }
+    for epoch in ["soon", "-1", "253402300800"] {
+        let mut cmd = Command::new(clip_path());
+        cmd.args([OsStr::new("keys"), "generate".as_ref(), dir.as_os_str()])
+            .env("SOURCE_DATE_EPOCH", epoch);
+        let r = run(cmd);
+        r.expect(1);
+        assert!(
+            r.stderr.contains("SOURCE_DATE_EPOCH") || r.stderr.contains("past what EFI_TIME"),
+            "{epoch}: {}",
+            r.stderr
+        );
+    }
+    keys(&["generate"]).expect(2);
+    keys(&["generate", "a", "--bogus"]).expect(2);
+    assert!(listing(&base).is_empty());
+}
+
+/// Copies the shared set, lets `tamper` change the copy, and runs `show`.
+fn show_tampered(tag: &str, tamper: impl FnOnce(&Path)) -> Run {
+    let (src, _) = set();
+    let dir = scratch(&format!("keys_bad_input-show-{tag}")).join("set");
+    copy_set(src, &dir);
+    tamper(&dir);
+    keys(&[OsStr::new("show"), dir.as_os_str(), OsStr::new("--json")])
+}
+
+/// (scratch tag, phrase the report must contain, change to make).
+type Tamper = (&'static str, &'static str, fn(&Path));
+
+#[test]
+fn show_catches_mismatched_files() {
+    let cases: [Tamper; 7] = [
+        ("esl-swap", "KEK.esl", |d| {
+            fs::copy(d.join("PK.esl"), d.join("KEK.esl")).unwrap();
+        }),
+        ("auth-bit", "db.esl/db.auth", |d| {
+            let mut b = fs::read(d.join("db.auth")).unwrap();
+            b[300] ^= 0x40;
+            fs::write(d.join("db.auth"), b).unwrap();
+        }),
+        ("key-swap", "db.key does not match", |d| {
+            fs::copy(d.join("KEK.key"), d.join("db.key")).unwrap();
+        }),
+        ("owner", "owner.guid says", |d| {
+            fs::write(
+                d.join("owner.guid"),
+                "00000000-0000-4000-8000-000000000000\n",
+            )
+            .unwrap();
+        }),
+        ("cer", "db.cer is not the DER", |d| {
+            fs::copy(d.join("KEK.cer"), d.join("db.cer")).unwrap();
+        }),
+        ("nopk", "noPK.auth", |d| {
+            fs::copy(d.join("PK.auth"), d.join("noPK.auth")).unwrap();
+        }),
+        ("update", "update.key does not match", |d| {
+            let key = "-----BEGIN PRIVATE KEY-----\n\
+                       MC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n\
+                       -----END PRIVATE KEY-----\n";
+            fs::write(d.join("update.key"), key).unwrap();
+        }),
+    ];
+    for (tag, phrase, tamper) in cases {
+        let run = show_tampered(tag, tamper);
+        run.expect(3).stderr_has(phrase);
+        let report = run.json();
+        assert_eq!(report["consistent"], false, "{tag}");
+        let problems = report["problems"].to_string();
+        assert!(problems.contains(phrase), "{tag}: {problems}");
+    }
+}
+
+#[test]
+fn show_refuses_unreadable_sets() {
+    show_tampered("missing", |d| fs::remove_file(d.join("PK.crt")).unwrap())
+        .expect(1)
+        .stderr_has("cannot read")
+        .stderr_has("PK.crt");
+    show_tampered("garbage", |d| {
+        fs::write(d.join("KEK.crt"), b"junk").unwrap()
+    })
+    .expect(1)
+    .stderr_has("KEK.crt is not a PEM X.509 certificate");
+    show_tampered("guid", |d| {
+        fs::write(d.join("owner.guid"), b"nope").unwrap()
+    })
+    .expect(1)
+    .stderr_has("not a GUID");
+    let base = scratch("keys_bad_input-show-none");
+    keys(&[OsStr::new("show"), base.join("absent").as_os_str()])
+        .expect(1)
+        .stderr_has("cannot read");
+}

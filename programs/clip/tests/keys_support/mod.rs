@@ -1,0 +1,283 @@
+//! Helpers shared by the `clip keys` integration tests: running `clip` and
+//! the reference tools (openssl, efitools, sbsigntool), and generated sets.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// SOURCE_DATE_EPOCH of the test sets: 2024-01-02T03:04:05Z.
+pub const EPOCH: u64 = 1_704_164_645;
+/// The same instant as efitools' `sign-efi-sig-list -t` takes it.
+pub const EPOCH_TEXT: &str = "2024-01-02 03:04:05";
+
+/// Every file `clip keys generate` writes, with its mode.
+pub const FILES: [(&str, u32); 20] = [
+    ("KEK.auth", 0o644),
+    ("KEK.cer", 0o644),
+    ("KEK.crt", 0o644),
+    ("KEK.esl", 0o644),
+    ("KEK.key", 0o600),
+    ("PK.auth", 0o644),
+    ("PK.cer", 0o644),
+    ("PK.crt", 0o644),
+    ("PK.esl", 0o644),
+    ("PK.key", 0o600),
+    ("db.auth", 0o644),
+    ("db.cer", 0o644),
+    ("db.crt", 0o644),
+    ("db.esl", 0o644),
+    ("db.key", 0o600),
+    ("keys.json", 0o644),
+    ("noPK.auth", 0o644),
+    ("owner.guid", 0o644),
+    ("update.key", 0o600),
+    ("update.pub", 0o644),
+];
+
+pub const ROLES: [&str; 3] = ["PK", "KEK", "db"];
+
+/// Exit status and output of one finished command.
+#[derive(Debug)]
+pub struct Run {
+    pub what: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "{}: expected exit code {code}, got {}\nstdout:\n{}\nstderr:\n{}",
+            self.what, self.code, self.stdout, self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "{}: panicked\n{}",
+            self.what,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn ok(&self) -> &Self {
+        self.expect(0)
+    }
+
+    pub fn stderr_has(&self, phrase: &str) -> &Self {
+        assert!(
+            self.stderr.contains(phrase),
+            "{}: stderr does not mention {phrase:?}\nstderr:\n{}",
+            self.what,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "{}: stdout is not one JSON value ({e}):\n{}",
+                self.what, self.stdout
+            )
+        })
+    }
+}
+
+/// Runs `cmd`, described as `what`.
+pub fn run(mut cmd: Command) -> Run {
+    let what = format!("{cmd:?}");
+    let out = cmd
+        .env("LC_ALL", "C")
+        .env_remove("CLIP_LOG")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    Run {
+        what,
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn clip_path() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_clip"))
+}
+
+/// `clip ARGS` with SOURCE_DATE_EPOCH set to [`EPOCH`].
+pub fn clip<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    let mut cmd = Command::new(clip_path());
+    cmd.args(args).env("SOURCE_DATE_EPOCH", EPOCH.to_string());
+    run(cmd)
+}
+
+/// Path of a reference tool; panics (never skips) when it is missing.
+pub fn tool(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from));
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} not found: run ./dev test, which installs openssl, efitools and sbsigntool"
+            )
+        })
+}
+
+/// Runs a reference tool in `dir`.
+pub fn tool_in<S: AsRef<OsStr>>(dir: &Path, name: &str, args: &[S]) -> Run {
+    let mut cmd = Command::new(tool(name));
+    cmd.args(args).current_dir(dir);
+    run(cmd)
+}
+
+/// Binary stdout of a reference tool run in `dir`; panics unless it succeeds.
+pub fn tool_bytes<S: AsRef<OsStr>>(dir: &Path, name: &str, args: &[S]) -> Vec<u8> {
+    let out = Command::new(tool(name))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    assert!(
+        out.status.success(),
+        "{name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Generates a key set into the new directory `dir` (SOURCE_DATE_EPOCH = [`EPOCH`]).
+pub fn generate(dir: &Path, name: &str) -> Value {
+    let run = clip(&[
+        OsStr::new("keys"),
+        OsStr::new("generate"),
+        dir.as_os_str(),
+        OsStr::new("--name"),
+        OsStr::new(name),
+        OsStr::new("--json"),
+    ]);
+    run.ok();
+    run.json()
+}
+
+/// A key set generated (`--name NAME`) by the `clip` under test, shared by
+/// all tests of one build: generated once, published with an atomic rename
+/// under a name derived from the `clip` binary, and reused by every later
+/// test and test process (nextest runs each test in its own process). RSA
+/// key generation is slow in unoptimised builds. Tests must not modify it:
+/// copy it first ([`copy_set`]). Returns the set's directory and the JSON
+/// `generate` printed.
+pub fn shared_set(tag: &str, name: &str) -> (PathBuf, Value) {
+    use std::os::unix::fs::MetadataExt;
+    let bin = fs::metadata(clip_path()).unwrap();
+    let build = format!("{:x}-{:x}-{:x}", bin.len(), bin.mtime(), bin.mtime_nsec());
+    let sets = Path::new(env!("CARGO_TARGET_TMPDIR")).join("keys-sets");
+    fs::create_dir_all(&sets).unwrap();
+    let published = sets.join(format!("{tag}-{build}"));
+    let load = |dir: &Path| -> (PathBuf, Value) {
+        let out = serde_json::from_slice(&fs::read(dir.join("out.json")).unwrap()).unwrap();
+        (dir.join("set"), out)
+    };
+    if published.exists() {
+        return load(&published);
+    }
+    let work = sets.join(format!(".{tag}-{}", std::process::id()));
+    if work.exists() {
+        fs::remove_dir_all(&work).unwrap();
+    }
+    fs::create_dir(&work).unwrap();
+    let mut out = generate(&work.join("set"), name);
+    assert_eq!(out["directory"], work.join("set").display().to_string());
+    out["directory"] = Value::String(published.join("set").display().to_string());
+    fs::write(work.join("out.json"), out.to_string()).unwrap();
+    // Another process may have published first; then use its set.
+    if fs::rename(&work, &published).is_err() {
+        fs::remove_dir_all(&work).unwrap();
+    }
+    // Sets of earlier builds are of no more use.
+    for e in fs::read_dir(&sets).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&format!("{tag}-")) && e.path() != published {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+    load(&published)
+}
+
+/// A fresh directory under the target's test scratch space, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.exists() {
+        make_writable(&dir);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn make_writable(dir: &Path) {
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o755));
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                make_writable(&e.path());
+            }
+        }
+    }
+}
+
+/// Copies the files of `src` into the new directory `dst`, keeping modes.
+pub fn copy_set(src: &Path, dst: &Path) {
+    fs::create_dir(dst).unwrap();
+    for e in fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
+/// Names in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// (name, contents) of every file in `dir`, sorted by name.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    listing(dir)
+        .into_iter()
+        .map(|n| {
+            let bytes = fs::read(dir.join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect()
+}
+
+pub fn read(dir: &Path, name: &str) -> Vec<u8> {
+    fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// True when this process runs as root (and so ignores file permissions).
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}

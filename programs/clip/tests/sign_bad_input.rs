@@ -1,0 +1,212 @@
+//! Bad input to `clip sign` / `clip verify-signature`: a clear message,
+//! exit code 1 (3 only for a signature that fails to verify), no panic, and
+//! nothing left behind: no output file, no `.clip-tmp-*` file, an existing
+//! output untouched.
+
+mod sign_common;
+
+use std::path::PathBuf;
+
+use sign_common::{Keys, Run, clip, efi, keys, listing, run, s, tool};
+
+fn k() -> &'static Keys {
+    keys("bad-input")
+}
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.path(name), bytes).unwrap();
+        s(&self.path(name)).to_owned()
+    }
+
+    /// `clip sign` into `out.efi`; checks that it fails with exit code 1,
+    /// mentions `phrase`, and leaves the directory as it was.
+    fn sign_fails(&self, key: &str, cert: &str, input: &str, phrase: &str) -> Run {
+        let before = listing(self.dir.path());
+        let out = self.path("out.efi");
+        let run = clip(&["sign", "--key", key, "--cert", cert, input, s(&out)]);
+        run.expect(1).stderr_has(phrase);
+        assert_eq!(listing(self.dir.path()), before, "files left behind");
+        run
+    }
+}
+
+fn efi_bytes() -> Vec<u8> {
+    std::fs::read(efi("systemd-bootx64.efi")).unwrap()
+}
+
+fn openssl(args: &[&str]) {
+    run(&tool("openssl", "openssl"), args).ok();
+}
+
+#[test]
+fn inputs_that_are_not_pe_images() {
+    let c = Case::new();
+    let (key, cert) = (k().key("db"), k().cert("db"));
+    let text = c.write("text.efi", b"this is not a PE image\n");
+    c.sign_fails(&key, &cert, &text, "not a usable PE image");
+    let empty = c.write("empty.efi", b"");
+    c.sign_fails(&key, &cert, &empty, "not a usable PE image");
+    let bytes = efi_bytes();
+    for len in [64, 0x200, bytes.len() / 2, bytes.len() - 1] {
+        let name = format!("truncated-{len}.efi");
+        let truncated = c.write(&name, &bytes[..len]);
+        c.sign_fails(&key, &cert, &truncated, "not a usable PE image");
+        let run = clip(&["verify-signature", "--cert", &cert, &truncated]);
+        run.expect(1).stderr_has("is not a PE image");
+    }
+    clip(&["verify-signature", "--cert", &cert, &text]).expect(1);
+    let dir = c.dir.path().to_str().unwrap().to_owned();
+    c.sign_fails(&key, &cert, &dir, "cannot read image");
+}
+
+#[test]
+fn key_not_matching_the_certificate() {
+    let c = Case::new();
+    let input = s(&efi("systemd-bootx64.efi")).to_owned();
+    c.sign_fails(
+        &k().key("other"),
+        &k().cert("db"),
+        &input,
+        "does not match the public key",
+    );
+    c.sign_fails(&k().key("leaf"), &k().cert("ca"), &input, "does not match");
+}
+
+#[test]
+fn garbage_and_unsupported_keys_and_certificates() {
+    let c = Case::new();
+    let input = s(&efi("systemd-bootx64.efi")).to_owned();
+    let (key, cert) = (k().key("db"), k().cert("db"));
+    let garbage = c.write(
+        "garbage.pem",
+        b"-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END PRIVATE KEY-----\n",
+    );
+    c.sign_fails(&garbage, &cert, &input, "unusable private key");
+    let binary = c.write("binary.key", &[0xff, 0xfe, 0x00]);
+    c.sign_fails(&binary, &cert, &input, "not PEM text");
+    c.sign_fails(&cert, &cert, &input, "is not an RSA private key");
+    c.sign_fails(&key, &key, &input, "is not a certificate");
+    let bad_cert = c.write("bad.crt", b"\x30\x03\x02\x01\x01");
+    c.sign_fails(&key, &bad_cert, &input, "unusable certificate");
+
+    // EC and encrypted keys are refused by name.
+    let ec = s(&c.path("ec.key")).to_owned();
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        &ec,
+    ]);
+    c.sign_fails(&ec, &cert, &input, "only RSA keys can sign");
+    let enc = s(&c.path("enc.key")).to_owned();
+    openssl(&[
+        "pkey", "-in", &key, "-aes256", "-passout", "pass:x", "-out", &enc,
+    ]);
+    c.sign_fails(&enc, &cert, &input, "encrypted");
+
+    clip(&["verify-signature", "--cert", &garbage, &input])
+        .expect(1)
+        .stderr_has("unusable certificate");
+}
+
+#[test]
+fn missing_files() {
+    let c = Case::new();
+    let input = s(&efi("systemd-bootx64.efi")).to_owned();
+    let (key, cert) = (k().key("db"), k().cert("db"));
+    let missing = s(&c.path("missing")).to_owned();
+    c.sign_fails(&missing, &cert, &input, "cannot read key file");
+    c.sign_fails(&key, &missing, &input, "cannot read certificate");
+    c.sign_fails(&key, &cert, &missing, "cannot read image");
+    let nodir = c.path("no/such/dir/out.efi");
+    let run = clip(&["sign", "--key", &key, "--cert", &cert, &input, s(&nodir)]);
+    run.expect(1).stderr_has("cannot create a temporary file");
+    clip(&["verify-signature", "--cert", &cert, &missing])
+        .expect(1)
+        .stderr_has("cannot read image");
+    clip(&["verify-signature", "--cert", &missing, &input])
+        .expect(1)
+        .stderr_has("cannot read certificate");
+}
+
+#[test]
+fn existing_output_needs_force() {
+    let c = Case::new();
+    let (key, cert) = (k().key("db"), k().cert("db"));
+    let original = efi_bytes();
+    let input = c.write("in.efi", &original);
+    let out = c.write("out.efi", b"keep me");
+    let run = clip(&["sign", "--key", &key, "--cert", &cert, &input, &out]);
+    run.expect(1).stderr_has("pass --force");
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    // In place: the same rule.
+    let run = clip(&["sign", "--key", &key, "--cert", &cert, &input, &input]);
+    run.expect(1).stderr_has("pass --force");
+    assert_eq!(std::fs::read(&input).unwrap(), original);
+    let run = clip(&[
+        "sign",
+        "--key",
+        &key,
+        "--cert",
+        &cert,
+        &input,
+        s(c.dir.path()),
+    ]);
+    run.expect(1).stderr_has("is a directory");
+    // With --force: replaced, mode copied from the input.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o640)).unwrap();
+    clip(&[
+        "sign", "--key", &key, "--cert", &cert, &input, &out, "--force",
+    ])
+    .ok();
+    let meta = std::fs::metadata(&out).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    clip(&["verify-signature", "--cert", &cert, &out]).ok();
+    assert_eq!(listing(c.dir.path()), ["in.efi", "out.efi"]);
+}
+
+#[test]
+fn pkcs1_keys_and_der_certificates_work() {
+    let c = Case::new();
+    let pkcs1 = s(&c.path("db-pkcs1.key")).to_owned();
+    let der = s(&c.path("db.der")).to_owned();
+    openssl(&["rsa", "-in", &k().key("db"), "-traditional", "-out", &pkcs1]);
+    openssl(&[
+        "x509",
+        "-in",
+        &k().cert("db"),
+        "-outform",
+        "DER",
+        "-out",
+        &der,
+    ]);
+    assert!(
+        std::fs::read_to_string(&pkcs1)
+            .unwrap()
+            .contains("BEGIN RSA PRIVATE KEY")
+    );
+    let out = c.path("out.efi");
+    let input = efi("linuxx64.efi.stub");
+    clip(&["sign", "--key", &pkcs1, "--cert", &der, s(&input), s(&out)]).ok();
+    clip(&["verify-signature", "--cert", &k().cert("db"), s(&out)]).ok();
+    clip(&["verify-signature", "--cert", &der, s(&out)]).ok();
+}

@@ -1,0 +1,249 @@
+//! Helpers shared by the `clip sign` / `clip verify-signature` tests: test
+//! keys made with `openssl req`, the reference tools (`sbsign`, `sbverify`),
+//! the Debian EFI binaries signed in the tests, and running commands.
+//!
+//! A missing tool or binary fails the test with the package to install;
+//! nothing is skipped (`./dev test` installs them).
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The systemd-boot EFI binaries (Debian package systemd-boot-efi).
+pub const EFI_DIR: &str = "/usr/lib/systemd/boot/efi";
+
+/// Exit status and output of one finished command.
+#[derive(Debug)]
+pub struct Run {
+    pub what: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics, showing the command and its output, unless it exited with `code`.
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "{}: expected exit code {code}, got {}\nstdout:\n{}\nstderr:\n{}",
+            self.what, self.code, self.stdout, self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "{}: panicked\n{}",
+            self.what,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn ok(&self) -> &Self {
+        self.expect(0)
+    }
+
+    /// Panics unless stderr contains `phrase`.
+    pub fn stderr_has(&self, phrase: &str) -> &Self {
+        assert!(
+            self.stderr.contains(phrase),
+            "{}: stderr does not mention {phrase:?}\nstderr:\n{}",
+            self.what,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("{}: stdout is not JSON ({e}):\n{}", self.what, self.stdout))
+    }
+}
+
+/// Runs `program` with `args` (no localisation, no clip log noise).
+pub fn run<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Run {
+    let what = format!(
+        "{} {}",
+        program.display(),
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = Command::new(program)
+        .args(args)
+        .env("LC_ALL", "C")
+        .env_remove("CLIP_LOG")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    Run {
+        code: out
+            .status
+            .code()
+            .unwrap_or_else(|| panic!("{what} was killed: {:?}", out.status)),
+        what,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn clip<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    run(Path::new(env!("CARGO_BIN_EXE_clip")), args)
+}
+
+/// A reference tool from PATH; panics (never skips) when it is missing.
+pub fn tool(name: &str, package: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{name} is not installed (apt-get install {package}); ./dev test installs it")
+        })
+}
+
+pub fn sbsign<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    run(&tool("sbsign", "sbsigntool"), args)
+}
+
+pub fn sbverify<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    run(&tool("sbverify", "sbsigntool"), args)
+}
+
+/// `/usr/lib/systemd/boot/efi/<name>`; panics when missing.
+pub fn efi(name: &str) -> PathBuf {
+    let path = Path::new(EFI_DIR).join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing (apt-get install systemd-boot-efi); ./dev test installs it",
+        path.display()
+    );
+    path
+}
+
+/// Test keys, made once per test binary with openssl:
+/// `db` and `other` (self-signed, unrelated), `ca` and `leaf` (issued by `ca`).
+#[derive(Debug)]
+pub struct Keys {
+    pub dir: PathBuf,
+}
+
+impl Keys {
+    pub fn key(&self, name: &str) -> String {
+        s(&self.dir.join(format!("{name}.key"))).to_owned()
+    }
+    pub fn cert(&self, name: &str) -> String {
+        s(&self.dir.join(format!("{name}.crt"))).to_owned()
+    }
+}
+
+fn openssl(args: &[&str]) {
+    run(&tool("openssl", "openssl"), args).ok();
+}
+
+/// The keys of this test binary (`binary` names its directory).
+pub fn keys(binary: &str) -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sign-keys-{binary}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+        for (name, subject) in [
+            ("db", "/CN=clip test db/"),
+            ("other", "/CN=clip test other/"),
+            ("ca", "/CN=clip test CA/"),
+        ] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                subject,
+                "-days",
+                "3650",
+                "-keyout",
+                &p(&format!("{name}.key")),
+                "-out",
+                &p(&format!("{name}.crt")),
+            ]);
+        }
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=clip test leaf/",
+            "-keyout",
+            &p("leaf.key"),
+            "-out",
+            &p("leaf.csr"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p("leaf.csr"),
+            "-CA",
+            &p("ca.crt"),
+            "-CAkey",
+            &p("ca.key"),
+            "-days",
+            "3650",
+            "-set_serial",
+            "4660",
+            "-out",
+            &p("leaf.crt"),
+        ]);
+        Keys { dir }
+    })
+}
+
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// File offsets of the CheckSum field and of data directory entry 4, and
+/// the certificate table's range.
+pub struct Layout {
+    pub checksum: usize,
+    pub cert_entry: usize,
+    pub table: Option<std::ops::Range<usize>>,
+    pub sections: Vec<(String, std::ops::Range<usize>)>,
+    pub size_of_headers: usize,
+}
+
+pub fn layout(bytes: &[u8]) -> Layout {
+    let pe = pe::PeFile::parse(bytes).expect("a PE image");
+    Layout {
+        checksum: pe.checksum_offset(),
+        cert_entry: pe.certificate_table_entry_offset(),
+        table: pe.certificate_table(),
+        sections: pe
+            .sections()
+            .iter()
+            .filter(|s| s.size_of_raw_data > 0)
+            .map(|s| (s.name_str().to_owned(), s.raw_range()))
+            .collect(),
+        size_of_headers: pe.size_of_headers(),
+    }
+}
+
+/// Names of the files in `dir`, sorted (to check nothing was left behind).
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,200 @@
+//! `clip uki build` / `inspect` on bad input: a clear error naming the
+//! problem, exit code 1 (2 for a bad command line), no panic, and no output
+//! file (nor temporary file) left behind.
+
+mod uki_support;
+
+use std::path::{Path, PathBuf};
+
+use uki_support::{Inputs, clip, files_in, s};
+
+/// Runs a build of `inputs` with the given overrides into a fresh `out`
+/// directory and checks it fails with `phrase`, leaving the directory empty.
+fn fails(inputs: &Inputs, replace: &[(&str, &str)], phrase: &str) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("uki.efi");
+    let mut args = inputs.args();
+    for (flag, value) in replace {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args[i + 1] = (*value).to_owned(),
+            None => args.extend([(*flag).to_owned(), (*value).to_owned()]),
+        }
+    }
+    if !args.iter().any(|a| a == "--cmdline") {
+        args.extend(["--cmdline".to_owned(), "quiet".to_owned()]);
+    }
+    args.extend(["--out".to_owned(), s(&out)]);
+    clip(&args).expect(1).stderr_has(phrase);
+    assert_eq!(
+        files_in(out_dir.path()),
+        Vec::<String>::new(),
+        "left behind"
+    );
+}
+
+fn write(inputs: &Inputs, name: &str, bytes: &[u8]) -> String {
+    let p = inputs.path(name);
+    std::fs::write(&p, bytes).unwrap();
+    s(&p)
+}
+
+#[test]
+fn kernel_or_stub_not_a_pe() {
+    let inputs = Inputs::new(&[100]);
+    let text = write(&inputs, "not-pe", b"this is not a PE image\n");
+    fails(
+        &inputs,
+        &[("--linux", &text)],
+        "the kernel is not a usable PE image",
+    );
+    fails(
+        &inputs,
+        &[("--stub", &text)],
+        "the stub is not a usable PE image",
+    );
+    let empty = write(&inputs, "empty", b"");
+    fails(&inputs, &[("--linux", &empty)], "MS-DOS signature");
+}
+
+fn truncations(path: &Path) -> Vec<(usize, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let pe = pe::PeFile::parse(&bytes).unwrap();
+    let table = pe.section_table_offset();
+    let last = pe
+        .sections()
+        .iter()
+        .map(|s| s.raw_range().end)
+        .max()
+        .unwrap();
+    [
+        1,
+        0x3c,
+        0x40,
+        pe.pe_offset() + 10,
+        pe.optional_header_offset() + 30,
+        table + 20,
+        pe.size_of_headers() - 1,
+        last / 2,
+        last - 1,
+    ]
+    .into_iter()
+    .map(|at| (at, bytes[..at].to_vec()))
+    .collect()
+}
+
+#[test]
+fn truncated_kernel_and_stub() {
+    let inputs = Inputs::new(&[100]);
+    for (what, path, phrase) in [
+        (
+            "linux",
+            inputs.linux.clone(),
+            "the kernel is not a usable PE image",
+        ),
+        (
+            "stub",
+            inputs.stub.clone(),
+            "the stub is not a usable PE image",
+        ),
+    ] {
+        for (at, bytes) in truncations(&path) {
+            let cut = write(&inputs, &format!("{what}-{at}"), &bytes);
+            fails(&inputs, &[(&format!("--{what}"), &cut)], phrase);
+        }
+    }
+}
+
+#[test]
+fn truncated_images_do_not_inspect() {
+    let inputs = Inputs::new(&[100]);
+    for (at, bytes) in truncations(&inputs.stub) {
+        let cut = write(&inputs, &format!("stub-{at}"), &bytes);
+        clip(&["uki", "inspect", &cut])
+            .expect(1)
+            .stderr_has("invalid PE image at byte");
+        clip(&["uki", "inspect", &cut, "--json"]).expect(1);
+    }
+}
+
+#[test]
+fn text_inputs() {
+    let inputs = Inputs::new(&[100]);
+    let nul = write(&inputs, "cmdline-nul", b"quiet\0ro");
+    fails(
+        &inputs,
+        &[("--cmdline", &format!("@{nul}"))],
+        ".cmdline has a NUL byte at offset 5",
+    );
+    let latin1 = write(&inputs, "cmdline-latin1", b"quiet caf\xe9");
+    fails(
+        &inputs,
+        &[("--cmdline", &format!("@{latin1}"))],
+        ".cmdline is not valid UTF-8 (bad byte at offset 9)",
+    );
+    let osrel = write(&inputs, "osrel-nul", b"ID=x\n\0");
+    fails(
+        &inputs,
+        &[("--os-release", &osrel)],
+        ".osrel has a NUL byte at offset 5",
+    );
+    fails(&inputs, &[("--uname", "6.1 x")], "is not a kernel release");
+    let sbat = write(&inputs, "sbat", b"uki,1,UKI,uki,1,https://example.com/\n");
+    fails(
+        &inputs,
+        &[("--sbat", &sbat)],
+        "must start with an \"sbat,\" line",
+    );
+    let empty = write(&inputs, "empty-initrd", b"");
+    fails(&inputs, &[("--initrd", &empty)], "initrd 0 is empty");
+}
+
+#[test]
+fn missing_files() {
+    let inputs = Inputs::new(&[100]);
+    let missing = s(&inputs.path("does-not-exist"));
+    for flag in ["--stub", "--linux", "--initrd", "--os-release", "--sbat"] {
+        fails(&inputs, &[(flag, &missing)], "does-not-exist");
+    }
+    fails(
+        &inputs,
+        &[("--cmdline", &format!("@{missing}"))],
+        "cannot read command line file",
+    );
+    clip(&["uki", "inspect", &missing])
+        .expect(1)
+        .stderr_has("cannot read image");
+}
+
+#[test]
+fn existing_output_needs_force() {
+    let inputs = Inputs::new(&[100]);
+    let out: PathBuf = inputs.path("uki.efi");
+    std::fs::write(&out, b"precious").unwrap();
+    let mut args = inputs.args();
+    args.extend(["--cmdline", "quiet", "--out", &s(&out)].map(str::to_owned));
+    clip(&args)
+        .expect(1)
+        .stderr_has("already exists (use --force");
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    args.push("--force".to_owned());
+    clip(&args).expect(0);
+    assert!(pe::PeFile::parse(&std::fs::read(&out).unwrap()).is_ok());
+    assert!(
+        !files_in(inputs.dir.path())
+            .iter()
+            .any(|f| f.starts_with(".clip-tmp"))
+    );
+}
+
+#[test]
+fn bad_command_line() {
+    let inputs = Inputs::new(&[100]);
+    // No --initrd, no --cmdline, unknown flag.
+    let mut args = inputs.args();
+    let i = args.iter().position(|a| a == "--initrd").unwrap();
+    args.drain(i..i + 2);
+    args.extend(["--cmdline", "x", "--out", "/nonexistent/x"].map(str::to_owned));
+    clip(&args).expect(2);
+    clip(&["uki", "build", "--bogus"]).expect(2);
+    clip(&["uki", "inspect"]).expect(2);
+}
