@@ -1,0 +1,276 @@
+//! Product definitions: `products/<name>/product.toml`.
+//!
+//! A product says what a CLIP OS image contains (roadmap: "Security aware
+//! system architecture and partition layout"): its name and version, the
+//! Debian suite and packages, the kernel command line, the state paths
+//! bind-mounted read-write over the read-only root, the services enabled and
+//! the partition sizes. The format is documented in `docs/product.md`.
+//!
+//! [`Product::load`] parses the file (unknown keys are errors) and then
+//! validates every field; errors name the field path and the bad value, e.g.
+//! `state.paths[2].path: "var/log" is not absolute`. The file is written by
+//! the developer, not untrusted input, so there is no fuzz target.
+
+mod size;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use size::{parse_size, verity_size};
+pub use validate::Problem;
+
+/// The file [`Product::load`] reads inside a product directory.
+pub const PRODUCT_FILE: &str = "product.toml";
+
+/// Why a product cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProductError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot serialize the product: {0}")]
+    Serialize(String),
+    /// A field parsed but failed validation.
+    #[error("{field}: {problem}")]
+    Invalid { field: String, problem: Problem },
+}
+
+/// A whole product definition (the top level of `product.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    /// Short name: `[a-z0-9-]+`; the os-release `ID`.
+    pub name: String,
+    /// Human-readable name: the os-release `NAME`.
+    pub pretty_name: String,
+    /// `MAJOR.MINOR.PATCH[-PRERELEASE]`, lowercase; the os-release `VERSION_ID`.
+    pub version: String,
+    pub debian: Debian,
+    pub kernel: Kernel,
+    pub state: State,
+    pub services: Services,
+    pub partitions: Partitions,
+}
+
+/// Where the root file system comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Debian {
+    /// Release codename, e.g. `trixie`.
+    pub suite: String,
+    /// Archive URL (`http://` or `https://`).
+    #[serde(default = "default_mirror")]
+    pub mirror: String,
+    /// Debian architecture: `amd64` or `arm64`.
+    #[serde(default = "default_architecture")]
+    pub architecture: String,
+    /// The kernel image package, e.g. `linux-image-amd64`.
+    pub kernel: String,
+    /// Packages installed besides the essential set and the kernel.
+    pub packages: Vec<String>,
+}
+
+/// The kernel command line, one argument per entry. The image builder adds
+/// the root and dm-verity arguments itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kernel {
+    pub cmdline: Vec<String>,
+}
+
+/// Read-write paths bind-mounted from the state partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub paths: Vec<StatePath>,
+}
+
+/// One state path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatePath {
+    /// Absolute, normalised mount point.
+    pub path: String,
+    /// Directory or single file.
+    pub kind: Kind,
+    /// Octal permission bits, e.g. `"0755"`.
+    pub mode: String,
+    #[serde(default = "default_root")]
+    pub owner: String,
+    #[serde(default = "default_root")]
+    pub group: String,
+    /// Mount options of the bind mount.
+    #[serde(default = "default_options")]
+    pub options: Vec<MountOption>,
+}
+
+/// What a state path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// Restricting mount options a state path may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountOption {
+    Nodev,
+    Nosuid,
+    Noexec,
+    Noatime,
+    Nosymfollow,
+}
+
+impl MountOption {
+    /// The option as written in fstab and mount units.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nodev => "nodev",
+            Self::Nosuid => "nosuid",
+            Self::Noexec => "noexec",
+            Self::Noatime => "noatime",
+            Self::Nosymfollow => "nosymfollow",
+        }
+    }
+}
+
+/// systemd units enabled in the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Services {
+    pub enabled: Vec<String>,
+}
+
+/// Partition sizes as written (`"256M"`, `"2G"`); see [`Partitions::bytes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partitions {
+    pub esp: String,
+    /// One root slot (the read-only system).
+    pub root: String,
+    /// One verity slot; derived from `root` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verity: Option<String>,
+    pub state: String,
+}
+
+/// Partition sizes in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionBytes {
+    pub esp: u64,
+    pub root: u64,
+    pub verity: u64,
+    pub state: u64,
+}
+
+/// The identifying fields of `/usr/lib/os-release` (os-release(5)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsRelease {
+    pub id: String,
+    pub name: String,
+    pub version_id: String,
+    pub pretty_name: String,
+}
+
+impl OsRelease {
+    /// The file contents, values quoted (the characters are validated, so no
+    /// escaping is needed except in the free-form names).
+    pub fn render(&self) -> String {
+        format!(
+            "ID={}\nNAME={}\nVERSION_ID={}\nPRETTY_NAME={}\n",
+            self.id,
+            quote(&self.name),
+            self.version_id,
+            quote(&self.pretty_name)
+        )
+    }
+}
+
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '`' | '$') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn default_mirror() -> String {
+    "http://deb.debian.org/debian".into()
+}
+fn default_architecture() -> String {
+    "amd64".into()
+}
+fn default_root() -> String {
+    "root".into()
+}
+fn default_options() -> Vec<MountOption> {
+    vec![MountOption::Nodev, MountOption::Nosuid, MountOption::Noexec]
+}
+
+impl Product {
+    /// Reads and validates `dir/product.toml`.
+    pub fn load(dir: &Path) -> Result<Self, ProductError> {
+        let path = dir.join(PRODUCT_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ProductError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&text, &path)
+    }
+
+    /// Parses and validates product TOML; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ProductError> {
+        let product: Self = toml::from_str(text).map_err(|e| ProductError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        product.validate()?;
+        Ok(product)
+    }
+
+    /// The product as TOML (what [`Product::parse`] reads back).
+    pub fn to_toml(&self) -> Result<String, ProductError> {
+        toml::to_string(self).map_err(|e| ProductError::Serialize(e.to_string()))
+    }
+
+    /// Checks every field; the first failure is returned.
+    pub fn validate(&self) -> Result<(), ProductError> {
+        validate::product(self).map_err(|(field, problem)| ProductError::Invalid { field, problem })
+    }
+
+    /// os-release fields: `ID` is the name, `VERSION_ID` the version.
+    pub fn os_release(&self) -> OsRelease {
+        OsRelease {
+            id: self.name.clone(),
+            name: self.pretty_name.clone(),
+            version_id: self.version.clone(),
+            pretty_name: format!("{} {}", self.pretty_name, self.version),
+        }
+    }
+
+    /// The command line as one string (arguments joined by spaces).
+    pub fn cmdline(&self) -> String {
+        self.kernel.cmdline.join(" ")
+    }
+}
+
+impl Partitions {
+    /// Sizes in bytes; `verity` derived from `root` when not given.
+    pub fn bytes(&self) -> Result<PartitionBytes, ProductError> {
+        validate::partitions(self)
+            .map_err(|(field, problem)| ProductError::Invalid { field, problem })
+    }
+}

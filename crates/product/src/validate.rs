@@ -1,0 +1,514 @@
+//! Validation of a parsed [`Product`]: one [`Problem`] per failed check,
+//! returned with the field path (`state.paths[2].path`). Rules are listed in
+//! `docs/product.md`.
+
+use std::collections::BTreeSet;
+
+use crate::size::{format_size, parse_size, verity_size};
+use crate::{Kind, PartitionBytes, Partitions, Product, StatePath};
+
+/// Why a field is invalid. The field path is carried by
+/// [`crate::ProductError::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("{value:?} must match {pattern}")]
+    BadChars {
+        value: String,
+        pattern: &'static str,
+    },
+    #[error(
+        "{value:?} is not a version MAJOR.MINOR.PATCH[-PRERELEASE] (lowercase, no leading zeros)"
+    )]
+    BadVersion { value: String },
+    #[error("{value:?} is not an http:// or https:// URL without spaces")]
+    BadMirror { value: String },
+    #[error("{value:?} is not a supported architecture (amd64, arm64)")]
+    BadArchitecture { value: String },
+    #[error("{value:?} is not a valid Debian package name ([a-z0-9][a-z0-9+.-]+)")]
+    BadPackage { value: String },
+    #[error("{value:?} is listed twice")]
+    Duplicate { value: String },
+    #[error("{value:?} is the kernel package, already installed from debian.kernel")]
+    KernelListed { value: String },
+    #[error("{value:?} is empty or contains whitespace, a quote or a control character")]
+    BadArgument { value: String },
+    #[error("{value:?} is added by the image builder and must not be set here")]
+    ReservedArgument { value: String },
+    #[error(
+        "is {len} bytes long; at most {max} are allowed (the builder appends the root arguments)"
+    )]
+    CmdlineTooLong { len: usize, max: usize },
+    #[error("{value:?} is not absolute")]
+    NotAbsolute { value: String },
+    #[error("{value:?} is not normalised (empty, `.` or `..` component, or trailing `/`)")]
+    NotNormalised { value: String },
+    #[error(
+        "{value:?} is not allowed: state paths live under /var, /home, /srv or /root, or are one of the /etc files {ETC_FILES:?} (kind = \"file\")"
+    )]
+    NotStatePath { value: String },
+    #[error("{value:?} overlaps {other:?} (state.paths[{index}]); state paths must not be nested")]
+    Nested {
+        value: String,
+        other: String,
+        index: usize,
+    },
+    #[error("{value:?} is not an octal mode of 3 or 4 digits (e.g. \"0755\")")]
+    BadMode { value: String },
+    #[error("{value:?} is world-writable{}", if *dir { " without the sticky bit (use 1777)" } else { "" })]
+    WorldWritable { value: String, dir: bool },
+    #[error("{value:?} is not a user or group name ([a-z_][a-z0-9_-]*, at most 32 characters)")]
+    BadOwner { value: String },
+    #[error(
+        "{value:?} is not a unit name (NAME.service, .socket, .timer, .path, .mount or .target)"
+    )]
+    BadUnit { value: String },
+    #[error("size {value:?} {why}")]
+    BadSize { value: String, why: &'static str },
+    #[error("{value:?} is below the minimum of {min}")]
+    TooSmall { value: String, min: String },
+    #[error("{value:?} is above the maximum of {max}")]
+    TooLarge { value: String, max: String },
+    #[error("must not be empty")]
+    Empty,
+}
+
+type Failure = (String, Problem);
+
+/// Characters allowed in state paths (they end up in mount unit names and
+/// fstab lines, so nothing that needs escaping).
+const PATH_CHARS: &str = "[A-Za-z0-9._@+/-]";
+/// Directories under which state paths may be mounted.
+const STATE_ROOTS: &[&str] = &["/var", "/home", "/srv", "/root"];
+/// Files of the read-only /etc that may be replaced by a state file.
+pub(crate) const ETC_FILES: &[&str] = &[
+    "/etc/machine-id",
+    "/etc/hostname",
+    "/etc/adjtime",
+    "/etc/localtime",
+];
+/// Kernel parameters the builder sets (root device, dm-verity, init).
+const RESERVED_KEYS: &[&str] = &[
+    "root",
+    "roothash",
+    "rootfstype",
+    "rootflags",
+    "ro",
+    "rw",
+    "usrhash",
+    "mount.usr",
+    "init",
+    "dm-mod.create",
+    "dm-mod.waitfor",
+];
+/// Longest product command line: x86 COMMAND_LINE_SIZE is 2048 including the
+/// NUL; half is left for what the builder appends.
+pub const MAX_CMDLINE: usize = 1024;
+const MIB: u64 = 1 << 20;
+const MIN_ESP: u64 = 64 * MIB;
+const MAX_ESP: u64 = 4096 * MIB;
+const MIN_ROOT: u64 = 256 * MIB;
+const MIN_STATE: u64 = 32 * MIB;
+/// Upper bound for any one partition (and their sum): 16 TiB.
+const MAX_PART: u64 = 16 << 40;
+
+fn fail<T>(field: impl Into<String>, problem: Problem) -> Result<T, Failure> {
+    Err((field.into(), problem))
+}
+
+pub(crate) fn product(p: &Product) -> Result<(), Failure> {
+    name(&p.name)?;
+    if p.pretty_name.trim().is_empty() {
+        return fail("pretty_name", Problem::Empty);
+    }
+    if p.pretty_name.chars().any(char::is_control) {
+        return fail(
+            "pretty_name",
+            Problem::BadChars {
+                value: p.pretty_name.clone(),
+                pattern: "printable characters",
+            },
+        );
+    }
+    version(&p.version)?;
+    debian(p)?;
+    cmdline(&p.kernel.cmdline)?;
+    for (i, sp) in p.state.paths.iter().enumerate() {
+        state_path(i, sp, &p.state.paths[..i])?;
+    }
+    services(&p.services.enabled)?;
+    partitions(&p.partitions)?;
+    Ok(())
+}
+
+fn name(v: &str) -> Result<(), Failure> {
+    let ok = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        return fail(
+            "name",
+            Problem::BadChars {
+                value: v.into(),
+                pattern: "[a-z0-9-]+",
+            },
+        );
+    }
+    Ok(())
+}
+
+fn numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+}
+
+fn version(v: &str) -> Result<(), Failure> {
+    let (core, pre) = match v.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (v, None),
+    };
+    let core_ok = {
+        let parts: Vec<&str> = core.split('.').collect();
+        parts.len() == 3 && parts.iter().all(|p| numeric(p))
+    };
+    let pre_ok = pre.is_none_or(|p| {
+        p.split('.').all(|id| {
+            !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && (!id.bytes().all(|b| b.is_ascii_digit()) || numeric(id))
+        })
+    });
+    if !(core_ok && pre_ok) {
+        return fail("version", Problem::BadVersion { value: v.into() });
+    }
+    Ok(())
+}
+
+fn package_name(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() >= 2
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"+.-".contains(&c))
+}
+
+fn debian(p: &Product) -> Result<(), Failure> {
+    let d = &p.debian;
+    if d.suite.is_empty() || !d.suite.bytes().all(|b| b.is_ascii_lowercase()) {
+        return fail(
+            "debian.suite",
+            Problem::BadChars {
+                value: d.suite.clone(),
+                pattern: "[a-z]+",
+            },
+        );
+    }
+    let rest = d
+        .mirror
+        .strip_prefix("https://")
+        .or_else(|| d.mirror.strip_prefix("http://"));
+    if !rest.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_graphic())) {
+        return fail(
+            "debian.mirror",
+            Problem::BadMirror {
+                value: d.mirror.clone(),
+            },
+        );
+    }
+    if !matches!(d.architecture.as_str(), "amd64" | "arm64") {
+        return fail(
+            "debian.architecture",
+            Problem::BadArchitecture {
+                value: d.architecture.clone(),
+            },
+        );
+    }
+    if !package_name(&d.kernel) {
+        return fail(
+            "debian.kernel",
+            Problem::BadPackage {
+                value: d.kernel.clone(),
+            },
+        );
+    }
+    if d.packages.is_empty() {
+        return fail("debian.packages", Problem::Empty);
+    }
+    let mut seen = BTreeSet::new();
+    for (i, pkg) in d.packages.iter().enumerate() {
+        let field = format!("debian.packages[{i}]");
+        if !package_name(pkg) {
+            return fail(field, Problem::BadPackage { value: pkg.clone() });
+        }
+        if *pkg == d.kernel {
+            return fail(field, Problem::KernelListed { value: pkg.clone() });
+        }
+        if !seen.insert(pkg) {
+            return fail(field, Problem::Duplicate { value: pkg.clone() });
+        }
+    }
+    Ok(())
+}
+
+fn cmdline(args: &[String]) -> Result<(), Failure> {
+    let mut seen = BTreeSet::new();
+    for (i, arg) in args.iter().enumerate() {
+        let field = format!("kernel.cmdline[{i}]");
+        let bad = arg.is_empty()
+            || arg
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'');
+        if bad {
+            return fail(field, Problem::BadArgument { value: arg.clone() });
+        }
+        // The kernel treats `-` and `_` in parameter names alike.
+        let key = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k);
+        let key = key.replace('_', "-");
+        if RESERVED_KEYS.contains(&key.as_str()) || key.contains("verity") {
+            return fail(field, Problem::ReservedArgument { value: arg.clone() });
+        }
+        if !seen.insert(arg) {
+            return fail(field, Problem::Duplicate { value: arg.clone() });
+        }
+    }
+    let len = args
+        .iter()
+        .map(|a| a.len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
+    if len > MAX_CMDLINE {
+        return fail(
+            "kernel.cmdline",
+            Problem::CmdlineTooLong {
+                len,
+                max: MAX_CMDLINE,
+            },
+        );
+    }
+    Ok(())
+}
+
+fn is_under(path: &str, dir: &str) -> bool {
+    path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+fn state_path(i: usize, sp: &StatePath, before: &[StatePath]) -> Result<(), Failure> {
+    let field = |f: &str| format!("state.paths[{i}].{f}");
+    let p = &sp.path;
+    let value = || p.clone();
+    if !p.starts_with('/') {
+        return fail(field("path"), Problem::NotAbsolute { value: value() });
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._@+/-".contains(&b);
+    if !p.bytes().all(allowed) {
+        return fail(
+            field("path"),
+            Problem::BadChars {
+                value: value(),
+                pattern: PATH_CHARS,
+            },
+        );
+    }
+    if p[1..]
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return fail(field("path"), Problem::NotNormalised { value: value() });
+    }
+    let etc_file = ETC_FILES.contains(&p.as_str()) && sp.kind == Kind::File;
+    if !etc_file && !STATE_ROOTS.iter().any(|r| is_under(p, r)) {
+        return fail(field("path"), Problem::NotStatePath { value: value() });
+    }
+    for (j, other) in before.iter().enumerate() {
+        if other.path == *p {
+            return fail(field("path"), Problem::Duplicate { value: value() });
+        }
+        if is_under(p, &other.path) || is_under(&other.path, p) {
+            return fail(
+                field("path"),
+                Problem::Nested {
+                    value: value(),
+                    other: other.path.clone(),
+                    index: j,
+                },
+            );
+        }
+    }
+    let mode_ok =
+        matches!(sp.mode.len(), 3 | 4) && sp.mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    if !mode_ok {
+        return fail(
+            field("mode"),
+            Problem::BadMode {
+                value: sp.mode.clone(),
+            },
+        );
+    }
+    let mode = u32::from_str_radix(&sp.mode, 8).unwrap_or(u32::MAX);
+    let sticky = mode & 0o1000 != 0;
+    if mode & 0o002 != 0 && (sp.kind == Kind::File || !sticky) {
+        return fail(
+            field("mode"),
+            Problem::WorldWritable {
+                value: sp.mode.clone(),
+                dir: sp.kind == Kind::Dir,
+            },
+        );
+    }
+    for (f, v) in [("owner", &sp.owner), ("group", &sp.group)] {
+        let b = v.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 32
+            && (b[0].is_ascii_lowercase() || b[0] == b'_')
+            && b.iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+        if !ok {
+            return fail(field(f), Problem::BadOwner { value: v.clone() });
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (k, o) in sp.options.iter().enumerate() {
+        if !seen.insert(*o) {
+            return fail(
+                format!("state.paths[{i}].options[{k}]"),
+                Problem::Duplicate {
+                    value: o.as_str().into(),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn services(units: &[String]) -> Result<(), Failure> {
+    let mut seen = BTreeSet::new();
+    for (i, u) in units.iter().enumerate() {
+        let field = format!("services.enabled[{i}]");
+        let ok = u.rsplit_once('.').is_some_and(|(stem, ext)| {
+            !stem.is_empty()
+                && stem.len() + ext.len() < 256
+                && stem
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":_.@\\-".contains(&b))
+                && matches!(
+                    ext,
+                    "service" | "socket" | "timer" | "path" | "mount" | "target"
+                )
+        });
+        if !ok {
+            return fail(field, Problem::BadUnit { value: u.clone() });
+        }
+        if !seen.insert(u) {
+            return fail(field, Problem::Duplicate { value: u.clone() });
+        }
+    }
+    Ok(())
+}
+
+fn size(field: &str, v: &str, min: u64, max: u64) -> Result<u64, Failure> {
+    let n = parse_size(v).map_err(|p| (field.to_owned(), p))?;
+    if n < min {
+        return fail(
+            field,
+            Problem::TooSmall {
+                value: v.into(),
+                min: format_size(min),
+            },
+        );
+    }
+    if n > max {
+        return fail(
+            field,
+            Problem::TooLarge {
+                value: v.into(),
+                max: format_size(max),
+            },
+        );
+    }
+    Ok(n)
+}
+
+pub(crate) fn partitions(p: &Partitions) -> Result<PartitionBytes, Failure> {
+    let esp = size("partitions.esp", &p.esp, MIN_ESP, MAX_ESP)?;
+    let root = size("partitions.root", &p.root, MIN_ROOT, MAX_PART)?;
+    let derived = verity_size(root);
+    let verity = match &p.verity {
+        Some(v) => size("partitions.verity", v, derived, MAX_PART)?,
+        None => derived,
+    };
+    let state = size("partitions.state", &p.state, MIN_STATE, MAX_PART)?;
+    // Two slots of root + verity (A/B updates), the ESP and the state.
+    let total = [esp, root, root, verity, verity, state]
+        .iter()
+        .try_fold(0u64, |a, &b| a.checked_add(b))
+        .filter(|&t| t <= MAX_PART);
+    if total.is_none() {
+        return fail(
+            "partitions",
+            Problem::TooLarge {
+                value: "esp + 2 × (root + verity) + state".into(),
+                max: format_size(MAX_PART),
+            },
+        );
+    }
+    Ok(PartitionBytes {
+        esp,
+        root,
+        verity,
+        state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_is_by_component() {
+        assert!(is_under("/var", "/var"));
+        assert!(is_under("/var/log", "/var"));
+        assert!(!is_under("/variable", "/var"));
+        assert!(!is_under("/var", "/var/log"));
+    }
+
+    #[test]
+    fn versions() {
+        for ok in [
+            "0.0.0",
+            "5.0.0",
+            "10.20.30",
+            "5.0.0-alpha.1",
+            "1.2.3-rc-1.0",
+        ] {
+            assert!(version(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "01.2.3",
+            "1.2.3-01",
+            "1.2.3-a..b",
+            "v1.2.3",
+        ] {
+            assert!(version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn package_names() {
+        for ok in [
+            "systemd",
+            "g++",
+            "libc6",
+            "0ad",
+            "linux-image-6.12.0-1-amd64",
+        ] {
+            assert!(package_name(ok), "{ok}");
+        }
+        for bad in ["a", "-x", "+x", "Systemd", "a_b", "a b", "systemd:amd64"] {
+            assert!(!package_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! The shipped product loads, round-trips, and every validation rule rejects
+//! a bad value with a message naming the field.
+
+use std::path::{Path, PathBuf};
+
+use product::{Kind, MountOption, Product, ProductError};
+
+fn shipped_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../products/clipos")
+}
+
+fn shipped_text() -> String {
+    std::fs::read_to_string(shipped_dir().join("product.toml")).unwrap()
+}
+
+#[test]
+fn shipped_product_loads() {
+    let p = Product::load(&shipped_dir()).unwrap();
+    assert_eq!(p.name, "clipos");
+    assert_eq!(p.debian.suite, "trixie");
+    assert_eq!(p.debian.kernel, "linux-image-amd64");
+    assert!(p.debian.packages.iter().any(|x| x == "systemd"));
+    assert!(p.kernel.cmdline.iter().any(|a| a.starts_with("lockdown=")));
+    let var_log = p.state.paths.iter().find(|s| s.path == "/var/log").unwrap();
+    assert_eq!(var_log.kind, Kind::Dir);
+    assert!(var_log.options.contains(&MountOption::Noexec));
+
+    let b = p.partitions.bytes().unwrap();
+    assert_eq!(b.esp, 256 << 20);
+    assert_eq!(b.root, 2 << 30);
+    assert_eq!(b.verity, 17 << 20, "derived from root");
+    assert_eq!(b.state, 512 << 20);
+
+    let os = p.os_release().render();
+    assert!(os.contains("ID=clipos\n"), "{os}");
+    assert!(os.contains("NAME=\"CLIP OS\"\n"), "{os}");
+    assert!(os.contains(&format!("VERSION_ID={}\n", p.version)), "{os}");
+    assert!(!p.cmdline().contains("  "));
+}
+
+#[test]
+fn round_trip() {
+    let p = Product::load(&shipped_dir()).unwrap();
+    let text = p.to_toml().unwrap();
+    let q = Product::parse(&text, Path::new("round-trip.toml")).unwrap();
+    assert_eq!(p, q);
+    // With every optional field present, too.
+    let mut p2 = p.clone();
+    p2.partitions.verity = Some("32M".into());
+    let q2 = Product::parse(&p2.to_toml().unwrap(), Path::new("x")).unwrap();
+    assert_eq!(p2, q2);
+    assert_ne!(p, q2);
+}
+
+#[test]
+fn defaults_apply() {
+    let mut t: toml::Table = toml::from_str(&shipped_text()).unwrap();
+    let debian = t["debian"].as_table_mut().unwrap();
+    debian.remove("mirror");
+    debian.remove("architecture");
+    let path0 = t["state"]["paths"][1].clone();
+    let mut path0 = path0.as_table().unwrap().clone();
+    path0.remove("options");
+    t["state"].as_table_mut().unwrap()["paths"]
+        .as_array_mut()
+        .unwrap()[1] = toml::Value::Table(path0);
+    let p = Product::parse(&toml::to_string(&t).unwrap(), Path::new("x")).unwrap();
+    assert_eq!(p.debian.mirror, "http://deb.debian.org/debian");
+    assert_eq!(p.debian.architecture, "amd64");
+    assert_eq!(p.state.paths[1].owner, "root");
+    assert_eq!(
+        p.state.paths[1].options,
+        [MountOption::Nodev, MountOption::Nosuid, MountOption::Noexec]
+    );
+}
+
+/// Walks `a.b[2].c` inside a TOML table and returns the value there (the
+/// last key is created if missing).
+fn slot<'a>(mut v: &'a mut toml::Value, path: &str) -> &'a mut toml::Value {
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, i)) => (k, Some(i.trim_end_matches(']').parse::<usize>().unwrap())),
+            None => (part, None),
+        };
+        v = v
+            .as_table_mut()
+            .unwrap()
+            .entry(key)
+            .or_insert(toml::Value::Boolean(false));
+        if let Some(i) = index {
+            v = &mut v.as_array_mut().unwrap()[i];
+        }
+    }
+    v
+}
+
+fn invalid_with(edits: &[(&str, toml::Value)]) -> String {
+    let mut v: toml::Value = toml::from_str(&shipped_text()).unwrap();
+    for (path, value) in edits {
+        *slot(&mut v, path) = value.clone();
+    }
+    let text = toml::to_string(&v).unwrap();
+    match Product::parse(&text, Path::new("bad.toml")) {
+        Ok(_) => panic!("{edits:?} accepted"),
+        Err(e @ ProductError::Invalid { .. }) => e.to_string(),
+        Err(e) => panic!("{edits:?}: not a validation error: {e}"),
+    }
+}
+
+fn s(x: &str) -> toml::Value {
+    toml::Value::String(x.into())
+}
+
+fn list(xs: &[&str]) -> toml::Value {
+    toml::Value::Array(xs.iter().map(|x| s(x)).collect())
+}
+
+#[test]
+fn bad_fields_are_named() {
+    let cases: Vec<(&str, toml::Value, &str)> = vec![
+        ("name", s(""), r#"name: "" must match [a-z0-9-]+"#),
+        (
+            "name",
+            s("Clip_OS"),
+            r#"name: "Clip_OS" must match [a-z0-9-]+"#,
+        ),
+        ("pretty_name", s("  "), "pretty_name: must not be empty"),
+        (
+            "pretty_name",
+            s("a\nb"),
+            r#"pretty_name: "a\nb" must match printable characters"#,
+        ),
+        ("version", s("5.0"), r#"version: "5.0" is not a version"#),
+        ("version", s("05.0.0"), r#"version: "05.0.0" is not"#),
+        (
+            "version",
+            s("5.0.0-Alpha"),
+            r#"version: "5.0.0-Alpha" is not"#,
+        ),
+        (
+            "version",
+            s("5.0.0+build"),
+            r#"version: "5.0.0+build" is not"#,
+        ),
+        ("version", s("5.0.0-"), r#"version: "5.0.0-" is not"#),
+        (
+            "debian.suite",
+            s("Trixie"),
+            r#"debian.suite: "Trixie" must match [a-z]+"#,
+        ),
+        (
+            "debian.mirror",
+            s("ftp://x"),
+            r#"debian.mirror: "ftp://x" is not an http"#,
+        ),
+        (
+            "debian.mirror",
+            s("http://a b"),
+            r#"debian.mirror: "http://a b""#,
+        ),
+        (
+            "debian.architecture",
+            s("i386"),
+            r#"debian.architecture: "i386" is not a supported"#,
+        ),
+        (
+            "debian.kernel",
+            s("Linux"),
+            r#"debian.kernel: "Linux" is not a valid Debian package"#,
+        ),
+        (
+            "debian.packages",
+            list(&[]),
+            "debian.packages: must not be empty",
+        ),
+        (
+            "debian.packages",
+            list(&["systemd", "x"]),
+            r#"debian.packages[1]: "x" is not a valid"#,
+        ),
+        (
+            "debian.packages",
+            list(&["-x"]),
+            r#"debian.packages[0]: "-x" is not a valid"#,
+        ),
+        (
+            "debian.packages",
+            list(&["dbus", "udev", "dbus"]),
+            r#"debian.packages[2]: "dbus" is listed twice"#,
+        ),
+        (
+            "debian.packages",
+            list(&["linux-image-amd64"]),
+            r#"debian.packages[0]: "linux-image-amd64" is the kernel package"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&["quiet", "root=/dev/sda"]),
+            r#"kernel.cmdline[1]: "root=/dev/sda" is added by the image builder"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&["roothash=ab"]),
+            r#"kernel.cmdline[0]: "roothash=ab" is added"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&["systemd.verity_root_data=x"]),
+            r#"kernel.cmdline[0]: "systemd.verity_root_data=x" is added"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&["dm_mod.create=x"]),
+            r#"kernel.cmdline[0]: "dm_mod.create=x" is added"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&["ro"]),
+            r#"kernel.cmdline[0]: "ro" is added"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&["a\0b"]),
+            r#"kernel.cmdline[0]: "a\0b" is empty or contains"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&["a b"]),
+            r#"kernel.cmdline[0]: "a b" is empty or contains"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&[""]),
+            r#"kernel.cmdline[0]: "" is empty"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&["quiet", "quiet"]),
+            r#"kernel.cmdline[1]: "quiet" is listed twice"#,
+        ),
+        (
+            "kernel.cmdline",
+            list(&[&"x".repeat(1025)]),
+            "kernel.cmdline: is 1025 bytes long; at most 1024",
+        ),
+        (
+            "state.paths[2].path",
+            s("var/log"),
+            r#"state.paths[2].path: "var/log" is not absolute"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/var/../usr"),
+            r#"state.paths[2].path: "/var/../usr" is not normalised"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/var/log/"),
+            r#"state.paths[2].path: "/var/log/" is not normalised"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/var//log"),
+            r#"state.paths[2].path: "/var//log" is not normalised"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/var/my log"),
+            r#"state.paths[2].path: "/var/my log" must match"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/usr/lib"),
+            r#"state.paths[2].path: "/usr/lib" is not allowed"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/etc/passwd"),
+            r#"state.paths[2].path: "/etc/passwd" is not allowed"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/variable"),
+            r#"state.paths[2].path: "/variable" is not allowed"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/var/lib"),
+            r#"state.paths[2].path: "/var/lib" is listed twice"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/var/lib/foo"),
+            r#"state.paths[2].path: "/var/lib/foo" overlaps "/var/lib" (state.paths[1])"#,
+        ),
+        (
+            "state.paths[2].path",
+            s("/var"),
+            r#"state.paths[2].path: "/var" overlaps "/var/lib" (state.paths[1])"#,
+        ),
+        (
+            "state.paths[0].kind",
+            s("dir"),
+            r#"state.paths[0].path: "/etc/machine-id" is not allowed"#,
+        ),
+        ("state.paths[2].mode", s("755"), ""),
+        (
+            "state.paths[2].mode",
+            s("0758"),
+            r#"state.paths[2].mode: "0758" is not an octal mode"#,
+        ),
+        (
+            "state.paths[2].mode",
+            s("07555"),
+            r#"state.paths[2].mode: "07555" is not an octal mode"#,
+        ),
+        (
+            "state.paths[2].mode",
+            s("0777"),
+            r#"state.paths[2].mode: "0777" is world-writable without the sticky bit"#,
+        ),
+        (
+            "state.paths[0].mode",
+            s("0666"),
+            r#"state.paths[0].mode: "0666" is world-writable"#,
+        ),
+        (
+            "state.paths[2].owner",
+            s("Root"),
+            r#"state.paths[2].owner: "Root" is not a user or group name"#,
+        ),
+        (
+            "state.paths[2].group",
+            s(""),
+            r#"state.paths[2].group: "" is not a user"#,
+        ),
+        (
+            "state.paths[2].options",
+            list(&["nodev", "nodev"]),
+            r#"state.paths[2].options[1]: "nodev" is listed twice"#,
+        ),
+        (
+            "services.enabled",
+            list(&["sshd"]),
+            r#"services.enabled[0]: "sshd" is not a unit name"#,
+        ),
+        (
+            "services.enabled",
+            list(&["a b.service"]),
+            r#"services.enabled[0]: "a b.service" is not a unit"#,
+        ),
+        (
+            "services.enabled",
+            list(&["x.service", "x.service"]),
+            r#"services.enabled[1]: "x.service" is listed twice"#,
+        ),
+        (
+            "partitions.esp",
+            s("256"),
+            r#"partitions.esp: size "256" must end in M (MiB) or G (GiB)"#,
+        ),
+        (
+            "partitions.esp",
+            s("0256M"),
+            r#"partitions.esp: size "0256M" must not be zero"#,
+        ),
+        (
+            "partitions.esp",
+            s("1.5G"),
+            r#"partitions.esp: size "1.5G" must be decimal digits"#,
+        ),
+        (
+            "partitions.esp",
+            s("32M"),
+            r#"partitions.esp: "32M" is below the minimum of 64M"#,
+        ),
+        (
+            "partitions.esp",
+            s("5G"),
+            r#"partitions.esp: "5G" is above the maximum of 4G"#,
+        ),
+        (
+            "partitions.root",
+            s("100M"),
+            r#"partitions.root: "100M" is below the minimum of 256M"#,
+        ),
+        (
+            "partitions.root",
+            s("99999999999999999999G"),
+            r#"partitions.root: size "99999999999999999999G" is too large"#,
+        ),
+        (
+            "partitions.verity",
+            s("16M"),
+            r#"partitions.verity: "16M" is below the minimum of 17M"#,
+        ),
+        (
+            "partitions.state",
+            s("16M"),
+            r#"partitions.state: "16M" is below the minimum of 32M"#,
+        ),
+        (
+            "partitions.state",
+            s("16385G"),
+            r#"partitions.state: "16385G" is above the maximum of 16384G"#,
+        ),
+        (
+            "partitions.state",
+            s("16382G"),
+            "partitions: \"esp + 2 × (root + verity) + state\" is above the maximum",
+        ),
+    ];
+    for (path, value, want) in cases {
+        if want.is_empty() {
+            // Accepted: a sanity check that the table is not all failures.
+            let mut v: toml::Value = toml::from_str(&shipped_text()).unwrap();
+            *slot(&mut v, path) = value;
+            Product::parse(&toml::to_string(&v).unwrap(), Path::new("x")).unwrap();
+            continue;
+        }
+        let got = invalid_with(&[(path, value.clone())]);
+        assert!(
+            got.starts_with(want),
+            "{path} = {value}:\n got {got}\nwant {want}"
+        );
+    }
+}
+
+#[test]
+fn unknown_and_missing_fields_are_parse_errors() {
+    for (edit, want) in [
+        ("colour = \"red\"\n", "unknown field `colour`"),
+        ("[debian]\n", "duplicate key"),
+    ] {
+        let text = format!("{edit}{}", shipped_text());
+        let e = Product::parse(&text, Path::new("p/product.toml")).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, ProductError::Parse { .. }), "{msg}");
+        assert!(msg.starts_with("p/product.toml: "), "{msg}");
+        assert!(msg.contains(want), "{msg}");
+    }
+    // Unknown key inside a nested table, and an unknown mount option.
+    let text = shipped_text().replace("kind = \"dir\"", "kind = \"dir\"\nsize = 1");
+    let msg = Product::parse(&text, Path::new("x"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("unknown field `size`"), "{msg}");
+    let text = shipped_text().replacen("\"noexec\"]", "\"exec\"]", 1);
+    let msg = Product::parse(&text, Path::new("x"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("unknown variant `exec`"), "{msg}");
+    let text = shipped_text().replace("suite = \"trixie\"", "");
+    let msg = Product::parse(&text, Path::new("x"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("missing field `suite`"), "{msg}");
+}
+
+#[test]
+fn missing_directory_is_a_read_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Product::load(dir.path()).unwrap_err();
+    assert!(matches!(e, ProductError::Read { .. }));
+    assert!(e.to_string().contains("product.toml"), "{e}");
+}
+
+#[test]
+fn documented_example_loads() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/product.md"),
+    )
+    .unwrap();
+    let start = doc.find("```toml\n").expect("example in docs/product.md") + 8;
+    let len = doc[start..].find("```").unwrap();
+    let p = Product::parse(&doc[start..start + len], Path::new("docs/product.md")).unwrap();
+    assert_eq!(p.state.paths.len(), 2);
+    assert_eq!(p.partitions.bytes().unwrap().verity, 17 << 20);
+}
