@@ -127,14 +127,7 @@ pub fn write_parts(path: &Path, parts: &[(u64, &[u8])], len: u64) -> Result<()> 
         }
         return Ok(());
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".clip-tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let tmp = temp_beside(path)?;
     let file = tmp.as_file();
     parts
         .iter()
@@ -148,8 +141,59 @@ pub fn write_parts(path: &Path, parts: &[(u64, &[u8])], len: u64) -> Result<()> 
                 tmp.path().display()
             )
         })?;
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(()),
-        Err(e) => bail!("cannot create {}: {}", path.display(), e.error),
+    commit(tmp, path, false)
+}
+
+/// Writes `bytes` to a new file `path` with permissions `mode`, atomically:
+/// a temporary file beside it is written, synced and renamed into place, so
+/// readers see either nothing or the whole file. An existing `path` is
+/// replaced only when `replace` is set.
+pub fn write_file_atomically(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(bytes)
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+        })
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| {
+            format!(
+                "cannot write {} (as {})",
+                path.display(),
+                tmp.path().display()
+            )
+        })?;
+    commit(tmp, path, replace)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
+}
+
+/// A temporary file (mode 0600) in `path`'s directory, removed if dropped.
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = parent_dir(path);
+    tempfile::Builder::new()
+        .prefix(".clip-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))
+}
+
+/// Renames a complete, synced temporary file to `path` and syncs the
+/// directory so the rename itself survives a crash.
+fn commit(tmp: tempfile::NamedTempFile, path: &Path, replace: bool) -> Result<()> {
+    let persisted = if replace {
+        tmp.persist(path).map(drop)
+    } else {
+        tmp.persist_noclobber(path).map(drop)
+    };
+    persisted.map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))?;
+    File::open(parent_dir(path))
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync the directory of {}", path.display()))
 }

@@ -7,7 +7,6 @@
 //! temporary name, renamed into place once complete and synced. An
 //! existing OUT, IN itself included, is replaced only with `--force`.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -96,7 +95,7 @@ pub fn sign(args: SignArgs) -> Result<()> {
     let mode = std::fs::metadata(&args.input)
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o644);
-    write_atomically(&args.output, &signed, mode, args.force)?;
+    crate::blockio::write_file_atomically(&args.output, &signed, mode, args.force)?;
 
     Report::default()
         .field("output", "Output", args.output.display().to_string())
@@ -109,43 +108,6 @@ pub fn sign(args: SignArgs) -> Result<()> {
         .field("signer", "Signer", verified.signer.subject)
         .field("signatures", "Signatures", verified.entries)
         .print(args.json)?;
-    Ok(())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames
-/// it over `path` (only if `path` does not exist, unless `replace`).
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".clip-tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| {
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-        })
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| {
-            format!(
-                "cannot write {} (as {})",
-                path.display(),
-                tmp.path().display()
-            )
-        })?;
-    let persisted = if replace {
-        tmp.persist(path).map(drop)
-    } else {
-        tmp.persist_noclobber(path).map(drop)
-    };
-    persisted.map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))?;
-    // Make the rename itself durable.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }
 

@@ -3,7 +3,6 @@
 //! docs/formats/uki.md for inputs, layout and where we differ from ukify.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -127,7 +126,8 @@ fn build(args: &BuildArgs) -> Result<()> {
     };
     let image = uki::build(&inputs).context("cannot build the UKI")?;
     let digest = pe::authenticode_sha256(&image).context("cannot hash the UKI")?;
-    write_file(&args.out, &image, args.force)?;
+    // A UKI holds no secret: rw-r--r-- like other build outputs.
+    crate::blockio::write_file_atomically(&args.out, &image, 0o644, args.force)?;
 
     let report = uki::inspect(&image).context("cannot read back the UKI")?;
     Report::default()
@@ -151,40 +151,6 @@ fn section_names(report: &uki::Inspection) -> String {
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
-/// into place; without `force` an existing `path` is never replaced.
-fn write_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".clip-tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    // A UKI holds no secret: rw-r--r-- like other build outputs (the
-    // temporary file starts as 0600).
-    tmp.write_all(bytes)
-        .and_then(|()| {
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))
-        })
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| {
-            format!(
-                "cannot write {} (as {})",
-                path.display(),
-                tmp.path().display()
-            )
-        })?;
-    let result = if force {
-        tmp.persist(path).map(drop)
-    } else {
-        tmp.persist_noclobber(path).map(drop)
-    };
-    result.map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))
 }
 
 /// Writes `text` to stdout; a closed pipe (`clip uki inspect x | head`) is
