@@ -9,7 +9,6 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -17,97 +16,9 @@ use serde_json::Value;
 /// UUID given to both tools whenever a superblock is written.
 pub const UUID: &str = "6b1f3c2e-9d4a-4e7b-8c5d-0a1b2c3d4e5f";
 
-/// Exit status and output of one finished command.
-#[derive(Debug)]
-pub struct Run {
-    pub what: String,
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    /// Panics, showing the command and its output, unless it exited with `code`.
-    pub fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "{}: expected exit code {code}, got {}\nstdout:\n{}\nstderr:\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        );
-        self
-    }
-
-    pub fn ok(&self) -> &Self {
-        self.expect(0)
-    }
-
-    /// Panics unless stderr contains `phrase`.
-    pub fn stderr_has(&self, phrase: &str) -> &Self {
-        assert!(
-            self.stderr.contains(phrase),
-            "{}: stderr does not mention {phrase:?}\nstdout:\n{}\nstderr:\n{}",
-            self.what,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    /// Panics if the program panicked.
-    pub fn no_panic(&self) -> &Self {
-        assert!(
-            !self.stderr.contains("panicked"),
-            "{}: panicked\nstderr:\n{}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
-    /// stdout parsed as one JSON value.
-    pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "{}: stdout is not JSON ({e})\nstdout:\n{}\nstderr:\n{}",
-                self.what, self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-fn run(program: &Path, args: &[&OsStr]) -> Run {
-    let what = format!(
-        "{} {}",
-        program.file_name().unwrap_or_default().to_string_lossy(),
-        args.iter()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let out = Command::new(program)
-        .args(args)
-        // No localised messages from veritysetup, no log noise from clip.
-        .env("LC_ALL", "C")
-        .env_remove("CLIP_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let code = out
-        .status
-        .code()
-        .unwrap_or_else(|| panic!("{what} was killed by a signal: {:?}", out.status));
-    Run {
-        what,
-        code,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Runs the `clip` binary under test.
-pub fn clip<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    let args: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
-    run(Path::new(env!("CARGO_BIN_EXE_clip")), &args)
-}
+#[path = "../support/run.rs"]
+mod run;
+pub use run::*;
 
 /// Path of `veritysetup`; panics (never skips) when it is not installed.
 pub fn veritysetup_path() -> &'static Path {
@@ -132,8 +43,7 @@ pub fn veritysetup_path() -> &'static Path {
 
 /// Runs `veritysetup` (the reference implementation).
 pub fn veritysetup<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    let args: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
-    run(veritysetup_path(), &args)
+    run_program(veritysetup_path(), args)
 }
 
 /// xorshift64: a tiny deterministic generator for test data and positions.

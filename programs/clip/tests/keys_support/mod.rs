@@ -43,74 +43,9 @@ pub const FILES: [(&str, u32); 20] = [
 
 pub const ROLES: [&str; 3] = ["PK", "KEK", "db"];
 
-/// Exit status and output of one finished command.
-#[derive(Debug)]
-pub struct Run {
-    pub what: String,
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "{}: expected exit code {code}, got {}\nstdout:\n{}\nstderr:\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        );
-        assert!(
-            !self.stderr.contains("panicked"),
-            "{}: panicked\n{}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
-    pub fn ok(&self) -> &Self {
-        self.expect(0)
-    }
-
-    pub fn stderr_has(&self, phrase: &str) -> &Self {
-        assert!(
-            self.stderr.contains(phrase),
-            "{}: stderr does not mention {phrase:?}\nstderr:\n{}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "{}: stdout is not one JSON value ({e}):\n{}",
-                self.what, self.stdout
-            )
-        })
-    }
-}
-
-/// Runs `cmd`, described as `what`.
-pub fn run(mut cmd: Command) -> Run {
-    let what = format!("{cmd:?}");
-    let out = cmd
-        .env("LC_ALL", "C")
-        .env_remove("CLIP_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    Run {
-        what,
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-pub fn clip_path() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_clip"))
-}
+#[path = "../support/run.rs"]
+mod run;
+pub use run::{Run, clip_path, run_command as run};
 
 /// `clip ARGS` with SOURCE_DATE_EPOCH set to [`EPOCH`].
 pub fn clip<S: AsRef<OsStr>>(args: &[S]) -> Run {

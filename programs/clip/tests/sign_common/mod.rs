@@ -10,89 +10,14 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The systemd-boot EFI binaries (Debian package systemd-boot-efi).
 pub const EFI_DIR: &str = "/usr/lib/systemd/boot/efi";
 
-/// Exit status and output of one finished command.
-#[derive(Debug)]
-pub struct Run {
-    pub what: String,
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    /// Panics, showing the command and its output, unless it exited with `code`.
-    pub fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "{}: expected exit code {code}, got {}\nstdout:\n{}\nstderr:\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        );
-        assert!(
-            !self.stderr.contains("panicked"),
-            "{}: panicked\n{}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
-    pub fn ok(&self) -> &Self {
-        self.expect(0)
-    }
-
-    /// Panics unless stderr contains `phrase`.
-    pub fn stderr_has(&self, phrase: &str) -> &Self {
-        assert!(
-            self.stderr.contains(phrase),
-            "{}: stderr does not mention {phrase:?}\nstderr:\n{}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("{}: stdout is not JSON ({e}):\n{}", self.what, self.stdout))
-    }
-}
-
-/// Runs `program` with `args` (no localisation, no clip log noise).
-pub fn run<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Run {
-    let what = format!(
-        "{} {}",
-        program.display(),
-        args.iter()
-            .map(|a| a.as_ref().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let out = Command::new(program)
-        .args(args)
-        .env("LC_ALL", "C")
-        .env_remove("CLIP_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    Run {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("{what} was killed: {:?}", out.status)),
-        what,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-pub fn clip<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    run(Path::new(env!("CARGO_BIN_EXE_clip")), args)
-}
+#[path = "../support/run.rs"]
+mod run;
+pub use run::{Run, clip, run_program as run};
 
 /// A reference tool from PATH; panics (never skips) when it is missing.
 pub fn tool(name: &str, package: &str) -> PathBuf {

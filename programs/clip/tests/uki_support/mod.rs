@@ -3,62 +3,16 @@
 
 #![allow(dead_code, unused_imports)]
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use serde_json::Value;
 
 #[path = "../../../../crates/pe/tests/support/mod.rs"]
 pub mod pe_support;
 
 pub use pe_support::{kernel, osslsigncode_report, run, stub, throwaway_key, ukify};
 
-/// Exit code and output of one `clip` run.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit code {code}, got {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        );
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        self
-    }
-
-    pub fn stderr_has(&self, phrase: &str) -> &Self {
-        assert!(
-            self.stderr.contains(phrase),
-            "stderr does not mention {phrase:?}:\n{}",
-            self.stderr
-        );
-        self
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-pub fn clip<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_clip"))
-        .args(args)
-        .output()
-        .expect("cannot run clip");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+#[path = "../support/run.rs"]
+mod run;
+pub use run::{Run, clip};
 
 /// Deterministic pseudo-random bytes (xorshift64*), so inputs compress badly
 /// and differ between seeds.
