@@ -153,13 +153,13 @@ fn section_names(report: &uki::Inspection) -> String {
         .join(" ")
 }
 
-/// Writes `text` to stdout; a closed pipe (`clip uki inspect x | head`) is
-/// not an error.
+/// Writes `text` to stdout; a closed pipe (`clip uki inspect x | head`)
+/// ends the command quietly in `main`, as for every command.
 fn emit(text: &str) -> Result<()> {
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write to stdout"),
-    }
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")
 }
 
 fn inspect(file: &Path, json: bool) -> Result<()> {
