@@ -8,42 +8,13 @@
 #[path = "../fuzz/src/lib.rs"]
 mod targets;
 
-use std::path::{Path, PathBuf};
+use fuzz_corpus::replay;
 
 use targets::Outcome;
 
-/// Every file of `fuzz/corpus/<target>`; panics if there are none.
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()));
-    let mut files: Vec<(PathBuf, Vec<u8>)> = entries
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "corpus directory {} is empty",
-        dir.display()
-    );
-    files
-}
-
 #[test]
 fn parse_corpus() {
-    let mut outcomes = Vec::new();
-    for (path, bytes) in corpus("parse") {
-        let outcome = std::panic::catch_unwind(|| targets::parse(&bytes))
-            .unwrap_or_else(|_| panic!("fuzz target parse fails on {}", path.display()));
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        outcomes.push((name, outcome));
-    }
+    let outcomes = replay(env!("CARGO_MANIFEST_DIR"), "parse", targets::parse);
     let of = |name: &str| {
         outcomes
             .iter()

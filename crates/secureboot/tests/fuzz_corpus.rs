@@ -9,45 +9,9 @@
 #[path = "../fuzz/src/lib.rs"]
 mod targets;
 
-use std::path::{Path, PathBuf};
+use fuzz_corpus::replay;
 
 use targets::Outcome;
-
-/// Every file of `fuzz/corpus/<target>`; panics if there are none.
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()));
-    let mut files: Vec<(PathBuf, Vec<u8>)> = entries
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "corpus directory {} is empty",
-        dir.display()
-    );
-    files
-}
-
-/// Runs each input, naming the file on failure; outcomes by file name.
-fn replay(target: &str, check: fn(&[u8]) -> Outcome) -> Vec<(String, Outcome)> {
-    corpus(target)
-        .iter()
-        .map(|(path, bytes)| {
-            let outcome = std::panic::catch_unwind(|| check(bytes))
-                .unwrap_or_else(|_| panic!("fuzz target {target} fails on {}", path.display()));
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, outcome)
-        })
-        .collect()
-}
 
 fn outcome_of(outcomes: &[(String, Outcome)], name: &str) -> Option<Outcome> {
     outcomes.iter().find(|(n, _)| n == name).map(|(_, o)| *o)
@@ -55,7 +19,7 @@ fn outcome_of(outcomes: &[(String, Outcome)], name: &str) -> Option<Outcome> {
 
 #[test]
 fn esl_corpus() {
-    let outcomes = replay("esl", targets::esl);
+    let outcomes = replay(env!("CARGO_MANIFEST_DIR"), "esl", targets::esl);
     for (name, outcome) in &outcomes {
         // Lists written by clip and efitools parse and re-encode exactly.
         if name.starts_with("seed-") {
@@ -74,7 +38,7 @@ fn esl_corpus() {
 
 #[test]
 fn auth_corpus() {
-    let outcomes = replay("auth", targets::auth);
+    let outcomes = replay(env!("CARGO_MANIFEST_DIR"), "auth", targets::auth);
     // clip's and efitools' signed updates verify under the seeds' PK
     // (db updates through the KEK it issued).
     for name in [

@@ -9,50 +9,17 @@
 #[path = "../fuzz/src/lib.rs"]
 mod targets;
 
-use std::path::{Path, PathBuf};
+use fuzz_corpus::replay;
 
 use targets::Outcome;
 
-/// Every file of `fuzz/corpus/<target>`; panics if there are none.
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()));
-    let mut files: Vec<(PathBuf, Vec<u8>)> = entries
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "corpus directory {} is empty",
-        dir.display()
-    );
-    files
-}
-
-/// Runs each input, naming the file on failure, and returns the outcomes by
-/// file name.
-fn replay(target: &str, check: fn(&[u8]) -> Outcome) -> Vec<(String, Outcome)> {
-    corpus(target)
-        .iter()
-        .map(|(path, bytes)| {
-            let outcome = std::panic::catch_unwind(|| check(bytes))
-                .unwrap_or_else(|_| panic!("fuzz target {target} fails on {}", path.display()));
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, outcome)
-        })
-        .collect()
-}
-
 #[test]
 fn superblock_corpus() {
-    let outcomes = replay("superblock", targets::superblock);
+    let outcomes = replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "superblock",
+        targets::superblock,
+    );
     for (name, outcome) in &outcomes {
         // veritysetup's superblocks parse.
         if name.starts_with("seed-") {
@@ -67,7 +34,11 @@ fn superblock_corpus() {
 
 #[test]
 fn verify_tree_corpus() {
-    let outcomes = replay("verify_tree", targets::verify_tree);
+    let outcomes = replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "verify_tree",
+        targets::verify_tree,
+    );
     for (name, outcome) in &outcomes {
         // veritysetup's trees verify and their data checks.
         if name.starts_with("seed-") {
