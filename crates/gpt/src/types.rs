@@ -18,6 +18,22 @@ pub const VAR: Uuid = Uuid::from_u128(0x4d21b016_b534_45c2_a9fb_5c16e091fd2d);
 /// Generic Linux data, never mounted automatically (`SD_GPT_LINUX_GENERIC`).
 pub const LINUX_GENERIC: Uuid = Uuid::from_u128(0x0fc63daf_8483_4772_8e79_3d69d8477de4);
 
+/// Unique partition GUIDs of a root partition and its verity partition,
+/// derived from the dm-verity root hash as the Discoverable Partitions
+/// Specification prescribes ("the partition UUID of the root partition is
+/// the first 128 bits of the root hash, the verity partition's the final
+/// 128 bits"): whoever knows the (signed) root hash finds both partitions
+/// without trusting their labels. `None` unless the hash is 32 bytes or more.
+pub fn verity_partition_uuids(root_hash: &[u8]) -> Option<(Uuid, Uuid)> {
+    let n = root_hash.len();
+    if n < 32 {
+        return None;
+    }
+    let first: [u8; 16] = root_hash[..16].try_into().ok()?;
+    let last: [u8; 16] = root_hash[n - 16..].try_into().ok()?;
+    Some((Uuid::from_bytes(first), Uuid::from_bytes(last)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +70,14 @@ mod tests {
                 0xc9, 0x3b
             ]
         );
+    }
+
+    #[test]
+    fn verity_uuids_are_the_halves_of_the_root_hash() {
+        let hash: Vec<u8> = (0u8..32).collect();
+        let (root, verity) = verity_partition_uuids(&hash).unwrap();
+        assert_eq!(root.to_string(), "00010203-0405-0607-0809-0a0b0c0d0e0f");
+        assert_eq!(verity.to_string(), "10111213-1415-1617-1819-1a1b1c1d1e1f");
+        assert_eq!(verity_partition_uuids(&hash[..31]), None);
     }
 }

@@ -87,12 +87,26 @@ pub fn pe_checksum(bytes: &[u8], checksum_offset: usize) -> u32 {
     let sum = if checksum_offset % 2 == 0 && checksum_offset <= bytes.len() {
         word_sum(&bytes[..checksum_offset]) + word_sum(&bytes[skip_end..])
     } else {
-        // An odd CheckSum offset only occurs in malformed images: go word by word.
-        bytes
-            .chunks(2)
-            .enumerate()
-            .filter(|(i, _)| !(checksum_offset..skip_end).contains(&(i * 2)))
-            .map(|(_, w)| u64::from(w[0]) | u64::from(*w.get(1).unwrap_or(&0)) << 8)
+        // An odd CheckSum offset only occurs in malformed images: go byte by
+        // byte, reading the field's bytes as 0 so that the result never
+        // depends on the value stored there (storing it must not change it).
+        let byte = |at: usize| {
+            if (checksum_offset..skip_end).contains(&at) {
+                0
+            } else {
+                u64::from(bytes[at])
+            }
+        };
+        (0..bytes.len())
+            .step_by(2)
+            .map(|at| {
+                byte(at)
+                    | if at + 1 < bytes.len() {
+                        byte(at + 1) << 8
+                    } else {
+                        0
+                    }
+            })
             .sum()
     };
     let mut sum = sum;
@@ -229,15 +243,16 @@ mod tests {
     /// The textbook form: fold the carry after every word.
     fn reference_checksum(bytes: &[u8], skip: usize) -> u32 {
         let mut sum: u32 = 0;
-        for (i, chunk) in bytes.chunks(2).enumerate() {
-            let at = i * 2;
-            let word = if (skip..skip + 4).contains(&at) {
+        // The CheckSum field's bytes count as 0, wherever it lies.
+        let byte = |at: usize| {
+            if (skip..skip + 4).contains(&at) {
                 0
-            } else if chunk.len() == 2 {
-                u32::from(u16::from_le_bytes([chunk[0], chunk[1]]))
             } else {
-                u32::from(chunk[0])
-            };
+                bytes.get(at).copied().unwrap_or(0)
+            }
+        };
+        for at in (0..bytes.len()).step_by(2) {
+            let word = u32::from(u16::from_le_bytes([byte(at), byte(at + 1)]));
             sum += word;
             sum = (sum & 0xffff) + (sum >> 16);
         }
@@ -256,6 +271,20 @@ mod tests {
         assert_eq!(pe_checksum(&b, at), reference_checksum(&b, at));
         let all_ff = vec![0xffu8; 100_001];
         assert_eq!(pe_checksum(&all_ff, 10), reference_checksum(&all_ff, 10));
+    }
+
+    /// Found by fuzzing: with an odd CheckSum offset (e_lfanew odd), the sum
+    /// used to include one byte of the field itself, so storing the checksum
+    /// changed it and re-signing was not idempotent.
+    #[test]
+    fn odd_offset_checksum_ignores_the_stored_value() {
+        let mut b: Vec<u8> = (0..999u32).map(|i| (i * 7 + 3).to_le_bytes()[0]).collect();
+        for at in [1usize, 3, 283, 995, 997] {
+            let before = pe_checksum(&b, at);
+            assert_eq!(before, reference_checksum(&b, at), "at {at}");
+            b[at..at + 2].copy_from_slice(&before.to_le_bytes()[..2]);
+            assert_eq!(pe_checksum(&b, at), before, "at {at}");
+        }
     }
 
     #[test]
