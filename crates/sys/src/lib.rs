@@ -1,0 +1,12 @@
+//! The system calls of CLIP OS device programs that Rust's standard library
+//! and rustix do not wrap: the device-mapper ioctls (`ioctl(2)` on
+//! `/dev/mapper/control`, Linux `Documentation/admin-guide/device-mapper/`)
+//! and `finit_module(2)`.
+//!
+//! This is the one crate allowed `unsafe`; each block says why it is sound.
+//! The buffers themselves are built and parsed by the pure `dm` crate.
+
+#![allow(unsafe_code)]
+
+pub mod dm;
+pub mod module;
