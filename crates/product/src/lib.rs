@@ -83,6 +83,25 @@ pub struct Debian {
 #[serde(deny_unknown_fields)]
 pub struct Kernel {
     pub cmdline: Vec<String>,
+    /// Modules the initramfs loads before it can reach the root (names as
+    /// in modules.dep, `-` and `_` alike); their dependencies are added by
+    /// the image builder. Default: [`DEFAULT_INITRAMFS_MODULES`].
+    #[serde(default = "default_initramfs_modules")]
+    pub initramfs_modules: Vec<String>,
+}
+
+/// virtio disks, dm-verity, the EROFS root and the ext4 state partition:
+/// what a QEMU guest of Debian's kernel needs that is not built in.
+/// `crc32c_generic` comes first because ext4, jbd2 and libcrc32c need a crc32c
+/// implementation but modules.dep does not say so (only modules.softdep).
+pub const DEFAULT_INITRAMFS_MODULES: &[&str] =
+    &["crc32c_generic", "virtio_blk", "dm-verity", "erofs", "ext4"];
+
+fn default_initramfs_modules() -> Vec<String> {
+    DEFAULT_INITRAMFS_MODULES
+        .iter()
+        .map(|m| (*m).to_owned())
+        .collect()
 }
 
 /// Read-write paths bind-mounted from the state partition.

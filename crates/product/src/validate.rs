@@ -132,6 +132,7 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     version(&p.version)?;
     debian(p)?;
     cmdline(&p.kernel.cmdline)?;
+    modules(&p.kernel.initramfs_modules)?;
     for (i, sp) in p.state.paths.iter().enumerate() {
         state_path(i, sp, &p.state.paths[..i])?;
     }
@@ -264,7 +265,10 @@ fn cmdline(args: &[String]) -> Result<(), Failure> {
         // The kernel treats `-` and `_` in parameter names alike.
         let key = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k);
         let key = key.replace('_', "-");
-        if RESERVED_KEYS.contains(&key.as_str()) || key.contains("verity") {
+        if RESERVED_KEYS.contains(&key.as_str())
+            || key.contains("verity")
+            || key.starts_with("clip.")
+        {
             return fail(field, Problem::ReservedArgument { value: arg.clone() });
         }
         if !seen.insert(arg) {
@@ -284,6 +288,24 @@ fn cmdline(args: &[String]) -> Result<(), Failure> {
                 max: MAX_CMDLINE,
             },
         );
+    }
+    Ok(())
+}
+
+fn modules(names: &[String]) -> Result<(), Failure> {
+    for (i, m) in names.iter().enumerate() {
+        let ok = !m.is_empty()
+            && m.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return fail(
+                format!("kernel.initramfs_modules[{i}]"),
+                Problem::BadChars {
+                    value: m.clone(),
+                    pattern: "[A-Za-z0-9_-]+ (a module name)",
+                },
+            );
+        }
     }
     Ok(())
 }
