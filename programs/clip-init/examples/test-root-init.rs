@@ -1,0 +1,144 @@
+//! `/sbin/init` of the tiny root file system the clip-init boot tests build
+//! (tests/qemu_boot.rs). It runs after clip-init's switch_root, checks what
+//! clip-init promised, prints one `ROOTINIT:` line per check and powers off:
+//!
+//! * `/` is read-only: creating a file fails with EROFS; `/` is erofs;
+//! * each path of /usr/lib/clip/state.json is a read-write mount carrying
+//!   its options (from /proc/self/mountinfo);
+//! * what seeding copied (content, mode, owner, symlink of
+//!   /var/lib/seeded-file, /var/lib/seeded-link, /var/lib/private);
+//! * persistence: /var/lib/boot-count is incremented, /etc/machine-id
+//!   written on first boot;
+//! * `ROOTINIT: result=ok` if every check passed, else `result=FAIL: ...`.
+//!
+//! Not for production: an example target so that it is built only for the
+//! tests, statically (`--example test-root-init`).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+
+fn line(text: &str) {
+    let _ = std::io::stdout().write_all(format!("ROOTINIT: {text}\n").as_bytes());
+}
+
+/// Mount point → (fstype, source, per-mount options), the last mount wins.
+fn mounts() -> Vec<(String, String, String, String)> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let left: Vec<&str> = left.split(' ').collect();
+            let right: Vec<&str> = right.split(' ').collect();
+            Some((
+                left.get(4)?.to_string(),
+                right.first()?.to_string(),
+                right.get(1)?.to_string(),
+                left.get(5)?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn main() {
+    let mut failures: Vec<String> = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        line(&format!("{what} {}", if ok { "ok" } else { "FAIL" }));
+        if !ok {
+            failures.push(what);
+        }
+    };
+    line(&format!("started pid={}", std::process::id()));
+
+    let err = fs::File::create("/clip-rw-test").err();
+    let erofs = err.as_ref().and_then(|e| e.raw_os_error()) == Some(30); // EROFS
+    check(erofs, format!("root-readonly ({err:?})"));
+
+    let mounts = mounts();
+    let root = mounts.iter().rev().find(|m| m.0 == "/");
+    check(
+        root.is_some_and(|m| m.1 == "erofs" && m.3.split(',').any(|o| o == "ro")),
+        format!("root-mount {root:?}"),
+    );
+
+    let config = fs::read_to_string("/usr/lib/clip/state.json").unwrap_or_default();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+    let paths = config["paths"].as_array().cloned().unwrap_or_default();
+    check(
+        !paths.is_empty(),
+        format!("state.json {} paths", paths.len()),
+    );
+    for p in &paths {
+        let path = p["path"].as_str().unwrap_or("?");
+        let wanted: Vec<&str> = p["options"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|o| o.as_str()).collect())
+            .unwrap_or_default();
+        let m = mounts.iter().rev().find(|m| m.0 == path);
+        let ok = m.is_some_and(|m| {
+            let opts: Vec<&str> = m.3.split(',').collect();
+            m.1 == "ext4"
+                && opts.contains(&"rw")
+                && wanted.iter().all(|w| opts.contains(w))
+                && ["nodev", "nosuid", "noexec"]
+                    .iter()
+                    .all(|o| wanted.contains(o) == opts.contains(o))
+        });
+        let opts = m.map_or("not mounted".to_owned(), |m| format!("{} {}", m.1, m.3));
+        check(ok, format!("state-mount {path} {opts}"));
+    }
+
+    let seeded = fs::read_to_string("/var/lib/seeded-file").unwrap_or_default();
+    line(&format!("seeded-file={}", seeded.trim()));
+    match fs::symlink_metadata("/var/lib/seeded-file") {
+        Ok(m) => line(&format!(
+            "seeded-file mode={:04o} uid={} gid={}",
+            m.mode() & 0o7777,
+            m.uid(),
+            m.gid()
+        )),
+        Err(e) => check(false, format!("seeded-file stat: {e}")),
+    }
+    let link = fs::read_link("/var/lib/seeded-link");
+    line(&format!("seeded-link={link:?}"));
+    match fs::symlink_metadata("/var/lib/private") {
+        Ok(m) => line(&format!(
+            "private mode={:04o} dir={}",
+            m.mode() & 0o7777,
+            m.is_dir()
+        )),
+        Err(e) => check(false, format!("private stat: {e}")),
+    }
+
+    let count: u64 = fs::read_to_string("/var/lib/boot-count")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+        + 1;
+    let wrote = fs::File::create("/var/lib/boot-count")
+        .and_then(|mut f| {
+            f.write_all(format!("{count}\n").as_bytes())?;
+            f.sync_all()
+        })
+        .is_ok();
+    check(wrote, "write /var/lib/boot-count".into());
+    line(&format!("boot-count={count}"));
+
+    let id = fs::read_to_string("/etc/machine-id").unwrap_or_else(|e| format!("<{e}>"));
+    line(&format!("machine-id-before={:?}", id.trim()));
+    if id.is_empty() {
+        let ok = fs::write("/etc/machine-id", "0123456789abcdef0123456789abcdef\n").is_ok();
+        check(ok, "write /etc/machine-id".into());
+    }
+
+    if failures.is_empty() {
+        line("result=ok");
+    } else {
+        line(&format!("result=FAIL: {}", failures.join("; ")));
+    }
+    rustix::fs::sync();
+    let _ = rustix::system::reboot(rustix::system::RebootCommand::PowerOff);
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}

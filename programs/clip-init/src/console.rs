@@ -1,0 +1,75 @@
+//! Lines on the console, and the one way out when something fails.
+//!
+//! The kernel starts `/init` with stdin, stdout and stderr on `/dev/console`
+//! (the initramfs has the node); every line goes there, prefixed
+//! `clip-init: `. Lines are also recorded in the kernel log (`/dev/kmsg`,
+//! kernel `Documentation/ABI/testing/dev-kmsg`) at debug level, so that the
+//! console does not show them twice; a fatal error is logged at `crit` so
+//! every console shows it.
+//!
+//! PID 1 must never exit (the kernel would panic) and CLIP OS must never
+//! fall back to a shell or an unverified root: [`fatal`] prints the reason,
+//! waits 3 s so it can be read, and powers the machine off. The panic hook
+//! does the same.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use rustix::system::{RebootCommand, reboot};
+
+const PREFIX: &str = "clip-init: ";
+/// How long a fatal message stays on screen before power-off.
+const FATAL_DELAY: Duration = Duration::from_secs(3);
+
+static KMSG: OnceLock<Mutex<Option<File>>> = OnceLock::new();
+
+/// Opens `/dev/kmsg` (once devtmpfs is mounted); lines before that only go
+/// to the console.
+pub fn open_kmsg() {
+    let file = OpenOptions::new().write(true).open("/dev/kmsg").ok();
+    let _ = KMSG.set(Mutex::new(file));
+}
+
+fn emit(level: u8, text: &str) {
+    for line in text.lines() {
+        let line = format!("{PREFIX}{line}\n");
+        // A console that cannot be written to cannot be reported to either.
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        if let Some(kmsg) = KMSG.get() {
+            let mut kmsg = kmsg.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(f) = kmsg.as_mut() {
+                let _ = f.write_all(format!("<{level}>{line}").as_bytes());
+            }
+        }
+    }
+}
+
+/// One `clip-init: <text>` line.
+pub fn say(text: &str) {
+    emit(7, text);
+}
+
+/// `clip-init: FATAL: <message>`, then power-off. Never returns.
+pub fn fatal(message: &str) -> ! {
+    emit(2, &format!("FATAL: {message}"));
+    emit(2, "powering off in 3 s");
+    rustix::fs::sync();
+    std::thread::sleep(FATAL_DELAY);
+    if let Err(e) = reboot(RebootCommand::PowerOff) {
+        emit(2, &format!("reboot(POWER_OFF) failed: {e}; halting here"));
+    }
+    // PID 1 must not exit: wait for the power to go.
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// A panic is a fatal error like any other (a panicking PID 1 would
+/// otherwise take the kernel down with it, or unwind into an exit).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        fatal(&format!("internal error: {info}"));
+    }));
+}

@@ -1,0 +1,501 @@
+//! Fixtures of the clip-init boot tests: the static binaries, Debian
+//! trixie's kernel and modules, the initramfs, a GPT disk with an EROFS
+//! root + dm-verity tree + blank state partition, and a bounded QEMU run.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gpt::{Attributes, DiskLayout, PartitionSpec, Size, Uuid, types};
+use sha2::Digest;
+
+/// Modules the tests' initramfs loads (dependencies are added). crc32c is
+/// a soft dependency of ext4, jbd2 and libcrc32c (modules.softdep), loaded
+/// through the crypto API, so it is named here; the generic one, because
+/// crc32c-intel needs SSE4.2, which QEMU's default TCG CPU lacks.
+pub const MODULES: &[&str] = &["crc32c_generic", "virtio_blk", "dm-verity", "erofs", "ext4"];
+pub const MIB: u64 = 1 << 20;
+pub const SALT: [u8; 32] = [0x5a; 32];
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn tmp_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// clip-init and the test root's init, linked statically, in a target
+/// directory of their own (RUSTFLAGS would otherwise rebuild the main one).
+pub fn static_binaries() -> (PathBuf, PathBuf) {
+    let target_dir = tmp_root().join("clip-init-static");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--release", "-p", "clip-init"])
+        .args(["--bin", "clip-init", "--example", "test-root-init"])
+        .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
+        .arg(&target_dir)
+        .env(
+            "RUSTFLAGS",
+            "-C target-feature=+crt-static -C strip=symbols",
+        ));
+    let out = target_dir.join("x86_64-unknown-linux-gnu/release");
+    (out.join("clip-init"), out.join("examples/test-root-init"))
+}
+
+/// Extracted linux-image-amd64 of trixie: (dir, kernel version).
+pub fn kernel() -> (PathBuf, String) {
+    let out = run(Command::new(workspace_root().join("scripts/fetch-deb"))
+        .args(["trixie", "linux-image-amd64"]));
+    let dir = PathBuf::from(out.trim());
+    let modules = dir.join("usr/lib/modules");
+    let mut versions: Vec<String> = std::fs::read_dir(&modules)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        versions.len(),
+        1,
+        "kernel versions in {modules:?}: {versions:?}"
+    );
+    (dir, versions.pop().unwrap())
+}
+
+/// modules.dep of the package (which ships none), made once by the host's
+/// depmod on a hard-linked copy and kept beside the test binaries.
+pub fn modules_dep(kdir: &Path, kver: &str) -> String {
+    let digest = hex::encode(sha2::Sha256::digest(kdir.as_os_str().as_encoded_bytes()));
+    let cached = tmp_root().join(format!("modules.dep-{kver}-{}", &digest[..16]));
+    if let Ok(text) = std::fs::read_to_string(&cached) {
+        return text;
+    }
+    let work = tempfile::tempdir_in(tmp_root()).unwrap();
+    // Bookworm's depmod looks under <base>/lib/modules.
+    let copy = work.path().join("lib/modules");
+    std::fs::create_dir_all(&copy).unwrap();
+    let src = kdir.join("usr/lib/modules").join(kver);
+    let linked = Command::new("cp")
+        .arg("-al")
+        .arg(&src)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    if !linked.success() {
+        run(Command::new("cp").arg("-a").arg(&src).arg(&copy));
+    }
+    run(Command::new("depmod").arg("-b").arg(work.path()).arg(kver));
+    let text = std::fs::read_to_string(copy.join(kver).join("modules.dep")).unwrap();
+    let tmp = cached.with_extension("tmp");
+    std::fs::write(&tmp, &text).unwrap();
+    std::fs::rename(&tmp, &cached).unwrap();
+    text
+}
+
+/// The initramfs as the contract lays it out.
+pub fn initramfs(init: &[u8], kdir: &Path, kver: &str) -> Vec<u8> {
+    let closure = kmod::module_closure(&modules_dep(kdir, kver), MODULES).unwrap();
+    let mut w = cpio::Writer::new(0);
+    for dir in [
+        "dev",
+        "proc",
+        "sys",
+        "sysroot",
+        "run",
+        "etc",
+        "etc/clip-init",
+    ] {
+        w.dir(dir, 0o755).unwrap();
+    }
+    w.char_dev("dev/console", 0o600, 5, 1).unwrap();
+    w.file("init", 0o755, init).unwrap();
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut list = String::new();
+    for rel in &closure {
+        let inside = format!("usr/lib/modules/{kver}/{rel}");
+        let mut parent = Path::new(&inside).parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(p.to_str().unwrap().to_owned());
+            parent = p.parent();
+        }
+        list.push_str(&format!("/{inside}\n"));
+    }
+    // BTreeSet order puts every parent before its children.
+    for d in &dirs {
+        w.dir(d, 0o755).unwrap();
+    }
+    for rel in &closure {
+        let bytes = std::fs::read(kdir.join("usr/lib/modules").join(kver).join(rel)).unwrap();
+        w.file(&format!("usr/lib/modules/{kver}/{rel}"), 0o644, &bytes)
+            .unwrap();
+    }
+    w.file("etc/clip-init/modules", 0o644, list.as_bytes())
+        .unwrap();
+    w.finish()
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+}
+
+fn mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The host's mke2fs with its libraries, laid out as Debian does (absolute
+/// loader symlink through /lib64 included).
+fn add_mke2fs(root: &Path) {
+    let libdir = root.join("usr/lib/x86_64-linux-gnu");
+    std::fs::create_dir_all(&libdir).unwrap();
+    std::fs::create_dir_all(root.join("usr/lib64")).unwrap();
+    std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
+    std::fs::copy("/usr/sbin/mke2fs", root.join("usr/sbin/mke2fs")).unwrap();
+    let ldd = run(Command::new("ldd").arg("/usr/sbin/mke2fs"));
+    for l in ldd.lines() {
+        // "libext2fs.so.2 => /lib/x86_64-linux-gnu/libext2fs.so.2 (0x...)"
+        // or "/lib64/ld-linux-x86-64.so.2 (0x...)".
+        let path = match l.split_once("=>") {
+            Some((_, right)) => right.split_whitespace().next(),
+            None => l.split_whitespace().next().filter(|p| p.starts_with('/')),
+        };
+        let Some(path) = path else { continue };
+        let name = Path::new(path).file_name().unwrap();
+        let real = std::fs::canonicalize(path).unwrap();
+        std::fs::copy(&real, libdir.join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        root.join("usr/lib64/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("usr/lib64", root.join("lib64")).unwrap();
+    std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
+}
+
+pub const STATE_JSON: &str = r#"{"paths":[
+ {"path":"/var/lib","kind":"dir","mode":"0755","owner":"root","group":"root","options":["nodev","nosuid","noexec"]},
+ {"path":"/var/log","kind":"dir","mode":"0750","owner":"root","group":"adm","options":["nodev","nosuid"]},
+ {"path":"/etc/machine-id","kind":"file","mode":"0444","owner":"root","group":"root","options":["nodev","nosuid","noexec"]}
+]}"#;
+
+/// The tiny root tree: the test init, state.json, mount points, factory
+/// files, passwd/group, mke2fs.
+pub fn root_tree(dir: &Path, init: &Path) {
+    for d in [
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "tmp",
+        "sbin",
+        "etc",
+        "var/lib",
+        "var/log",
+        "usr/lib/clip",
+        "usr/share/factory/var/lib/private",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy(init, dir.join("sbin/init")).unwrap();
+    mode(&dir.join("sbin/init"), 0o755);
+    std::fs::write(dir.join("usr/lib/clip/state.json"), STATE_JSON).unwrap();
+    std::fs::write(dir.join("etc/machine-id"), "").unwrap();
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nadm:x:4:\n").unwrap();
+    let factory = dir.join("usr/share/factory/var/lib");
+    std::fs::write(factory.join("seeded-file"), "seed-content\n").unwrap();
+    chown(&factory.join("seeded-file"), 1234, 5678);
+    mode(&factory.join("seeded-file"), 0o640);
+    std::os::unix::fs::symlink("seeded-file", factory.join("seeded-link")).unwrap();
+    std::fs::write(factory.join("private/inner"), "inner\n").unwrap();
+    mode(&factory.join("private"), 0o700);
+    add_mke2fs(dir);
+}
+
+/// What the test disk is made of.
+#[derive(Debug, Clone)]
+pub struct Disk {
+    pub path: PathBuf,
+    pub root_hash: [u8; 32],
+    pub data_blocks: u64,
+    /// Byte offset and size of the root partition in the image.
+    pub root_offset: u64,
+    pub root_size: u64,
+}
+
+impl Disk {
+    pub fn cmdline(&self) -> String {
+        format!(
+            "console=ttyS0 panic=-1 clip.slot=a clip.verity.roothash={} clip.verity.salt={} clip.verity.data_blocks={}",
+            hex::encode(self.root_hash),
+            hex::encode(SALT),
+            self.data_blocks
+        )
+    }
+
+    /// Flips one byte at `offset` inside the root partition.
+    pub fn flip_root_byte(&self, offset: u64) {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .unwrap();
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, self.root_offset + offset).unwrap();
+        f.write_all_at(&[b[0] ^ 0x01], self.root_offset + offset)
+            .unwrap();
+    }
+
+    pub fn root_bytes(&self) -> Vec<u8> {
+        let f = std::fs::File::open(&self.path).unwrap();
+        let mut b = vec![0u8; usize::try_from(self.root_size).unwrap()];
+        f.read_exact_at(&mut b, self.root_offset).unwrap();
+        b
+    }
+}
+
+/// Builds `dir/disk.img`: esp (empty), root-a (EROFS of `tree`), verity-a
+/// (superblock + tree), state (blank). `uuid_hash` overrides the hash the
+/// partition UUIDs are derived from (to test a mismatching command line).
+pub fn disk(dir: &Path, tree: &Path, uuid_hash: Option<[u8; 32]>) -> Disk {
+    let erofs = dir.join("root.erofs");
+    run(Command::new("mkfs.erofs")
+        .arg("--quiet")
+        .arg(&erofs)
+        .arg(tree));
+    let mut data = std::fs::read(&erofs).unwrap();
+    data.resize(data.len().next_multiple_of(4096), 0);
+    let data_blocks = u64::try_from(data.len() / 4096).unwrap();
+    let params = verity::Params {
+        hash_type: verity::HashType::Normal,
+        algorithm: verity::HashAlgorithm::Sha256,
+        data_block_size: 4096,
+        hash_block_size: 4096,
+        data_blocks,
+        salt: SALT.to_vec(),
+    };
+    let mut builder = verity::TreeBuilder::new(params.clone()).unwrap();
+    builder.update(&data).unwrap();
+    let tree_bytes = builder.finish().unwrap();
+    let root_hash: [u8; 32] = tree_bytes.root_hash().try_into().unwrap();
+    let sb = verity::Superblock {
+        params,
+        uuid: [0x11; 16],
+    }
+    .encode()
+    .unwrap();
+    let mut hash_part = sb.to_vec();
+    hash_part.resize(4096, 0);
+    hash_part.extend_from_slice(tree_bytes.as_bytes());
+
+    let (root_uuid, verity_uuid) =
+        types::verity_partition_uuids(&uuid_hash.unwrap_or(root_hash)).unwrap();
+    let root_size = u64::try_from(data.len()).unwrap().next_multiple_of(MIB);
+    let verity_size = u64::try_from(hash_part.len())
+        .unwrap()
+        .next_multiple_of(MIB);
+    let state_size = 16 * MIB;
+    let disk_size = MIB + root_size + verity_size + state_size + 2 * MIB;
+    let spec = |ty, unique, name: &str, size| PartitionSpec {
+        type_guid: ty,
+        unique_guid: unique,
+        name: name.into(),
+        size: Size::Bytes(size),
+        attributes: Attributes::default(),
+    };
+    let gpt = DiskLayout::new(disk_size, Uuid::from_u128(0xc11d))
+        .partition(spec(types::ESP, Uuid::from_u128(1), "esp", MIB))
+        .partition(spec(types::ROOT_X86_64, root_uuid, "root-a", root_size))
+        .partition(spec(
+            types::ROOT_X86_64_VERITY,
+            verity_uuid,
+            "verity-a",
+            verity_size,
+        ))
+        .partition(spec(types::VAR, Uuid::from_u128(4), "state", state_size))
+        .build()
+        .unwrap();
+    let path = dir.join("disk.img");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(disk_size).unwrap();
+    for r in gpt.regions().unwrap() {
+        f.write_all_at(&r.bytes, r.offset).unwrap();
+    }
+    let root_offset = gpt.partitions[1].offset();
+    f.write_all_at(&data, root_offset).unwrap();
+    f.write_all_at(&hash_part, gpt.partitions[2].offset())
+        .unwrap();
+    f.sync_all().unwrap();
+    Disk {
+        path,
+        root_hash,
+        data_blocks,
+        root_offset,
+        root_size: u64::try_from(data.len()).unwrap(),
+    }
+}
+
+/// Everything a boot needs, built once per test.
+pub struct Bed {
+    pub dir: tempfile::TempDir,
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    pub tree: PathBuf,
+}
+
+pub fn bed() -> Bed {
+    let (clip_init, root_init) = static_binaries();
+    let (kdir, kver) = kernel();
+    let dir = tempfile::Builder::new()
+        .prefix("clip-init-boot")
+        .tempdir_in(tmp_root())
+        .unwrap();
+    let initramfs = dir.path().join("initramfs.cpio");
+    std::fs::write(
+        &initramfs,
+        initramfs_bytes(&std::fs::read(clip_init).unwrap(), &kdir, &kver),
+    )
+    .unwrap();
+    let tree = dir.path().join("tree");
+    root_tree(&tree, &root_init);
+    Bed {
+        kernel: kdir.join(format!("boot/vmlinuz-{kver}")),
+        initramfs,
+        tree,
+        dir,
+    }
+}
+
+fn initramfs_bytes(init: &[u8], kdir: &Path, kver: &str) -> Vec<u8> {
+    initramfs(init, kdir, kver)
+}
+
+/// A finished (or killed) QEMU run.
+#[derive(Debug)]
+pub struct Boot {
+    pub serial: String,
+    pub timed_out: bool,
+    /// From QEMU start to the first line containing each of these.
+    pub switch_at: Option<Duration>,
+    pub total: Duration,
+}
+
+impl Boot {
+    pub fn lines_with<'a>(&'a self, prefix: &'a str) -> Vec<&'a str> {
+        self.serial.lines().filter(|l| l.contains(prefix)).collect()
+    }
+    pub fn has(&self, text: &str) -> bool {
+        self.serial.contains(text)
+    }
+    pub fn tail(&self) -> String {
+        let lines: Vec<&str> = self.serial.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Boots `disk` with `cmdline`, killing QEMU after [`BOOT_TIMEOUT`].
+pub fn boot(bed: &Bed, disk: &Path, cmdline: &str) -> Boot {
+    let start = Instant::now();
+    let mut child = Command::new("qemu-system-x86_64")
+        .args([
+            "-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
+        ])
+        .args([
+            "-display",
+            "none",
+            "-nodefaults",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ])
+        .arg("-kernel")
+        .arg(&bed.kernel)
+        .arg("-initrd")
+        .arg(&bed.initramfs)
+        .args(["-append", cmdline])
+        .arg("-drive")
+        .arg(format!("file={},if=virtio,format=raw", disk.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start qemu-system-x86_64 (package qemu-system-x86)");
+    let serial = Arc::new(Mutex::new(String::new()));
+    let switch_at = Arc::new(Mutex::new(None));
+    let reader = {
+        let stdout = child.stdout.take().unwrap();
+        let serial = Arc::clone(&serial);
+        let switch_at = Arc::clone(&switch_at);
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).split(b'\n') {
+                let Ok(l) = l else { break };
+                let l = String::from_utf8_lossy(&l).replace('\r', "");
+                if l.contains("clip-init: switching to systemd") {
+                    switch_at.lock().unwrap().get_or_insert(start.elapsed());
+                }
+                let mut s = serial.lock().unwrap();
+                s.push_str(&l);
+                s.push('\n');
+            }
+        })
+    };
+    let mut timed_out = false;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > BOOT_TIMEOUT {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let total = start.elapsed();
+    reader.join().unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let serial = serial.lock().unwrap().clone() + &stderr;
+    let boot = Boot {
+        serial,
+        timed_out,
+        switch_at: *switch_at.lock().unwrap(),
+        total,
+    };
+    if std::env::var_os("CLIP_INIT_SHOW_SERIAL").is_some() {
+        let _ = writeln!(std::io::stderr(), "--- serial ---\n{}", boot.serial);
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "boot finished in {:.1} s (switch_root marker at {:?}), timed out: {}",
+        total.as_secs_f64(),
+        boot.switch_at,
+        timed_out
+    );
+    boot
+}
