@@ -8,14 +8,18 @@
 //!
 //! - [`firmware`]: locating OVMF and enrolling PK/KEK/db certificates into a
 //!   variable store with `virt-fw-vars` (python3-virt-firmware), cached.
-//! - [`vm`]: the VM description ([`Vm`], [`VmBuilder`]) and [`Vm::run`], which
-//!   waits for expected or refused console lines under a timeout and always
-//!   kills QEMU before returning.
+//! - [`vm`]: the VM description ([`Vm`], [`VmBuilder`]);
+//! - [`watch`]: [`Vm::run`], which waits for expected or refused console
+//!   lines under a timeout and always stops QEMU before returning;
+//! - [`tpm`]: a software TPM 2.0 (swtpm) to attach with [`VmBuilder::tpm`].
 
 pub mod firmware;
+pub mod tpm;
 pub mod vm;
+pub mod watch;
 
 pub use firmware::{Firmware, SecureBootKeys};
+pub use tpm::Swtpm;
 pub use vm::{Accel, Outcome, RunReport, Vm, VmBuilder};
 
 use std::path::PathBuf;
@@ -51,6 +55,8 @@ pub enum QemuError {
     },
     #[error("invalid VM configuration: {0}")]
     Config(String),
+    #[error("software TPM: {0}")]
+    Tpm(String),
 }
 
 pub(crate) fn io_err(

@@ -4,29 +4,19 @@
 //! a per-run copy of the variables), SMM on and the flash writable only from
 //! SMM when the firmware does Secure Boot (without that a guest could rewrite
 //! its own key database), no default devices, no network, raw virtio disks,
-//! the first serial port on QEMU's stdout. `-no-reboot` turns a reboot into
-//! an exit, so a failing guest cannot loop.
+//! optionally a TPM 2.0 (swtpm, [`crate::tpm`]), the first serial port
+//! logged to a file (and, in interactive mode, also on the terminal).
+//! `-no-reboot` turns a reboot into an exit, so a failing guest cannot loop.
 //!
-//! [`Vm::run`] copies every console line to `serial.log` in the work
-//! directory and returns as soon as a refused string appears, all expected
-//! strings appeared, QEMU exited or the timeout passed. QEMU runs under
-//! coreutils `timeout` as a backstop (timeout + 30 s) in its own process
-//! group; the group is killed before `run` returns, also on error or panic.
+//! Running and watching a VM is [`crate::watch`].
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
-use crate::{Firmware, QemuError, io_err, which};
-
-/// Extra time the `timeout` backstop gives QEMU beyond the run's timeout.
-const BACKSTOP_MARGIN: Duration = Duration::from_secs(30);
-/// How much of QEMU's stderr is kept for reports.
-const STDERR_LIMIT: usize = 64 << 10;
+use crate::{Firmware, QemuError};
 
 /// How the guest CPU is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +47,11 @@ pub struct Vm {
     cpus: u32,
     accel: Accel,
     disks: Vec<Disk>,
-    echo: bool,
-    after_match: Duration,
+    pub(crate) echo: bool,
+    pub(crate) after_match: Duration,
+    serial_log: Option<PathBuf>,
+    pub(crate) interactive: bool,
+    tpm_socket: Option<PathBuf>,
     extra: Vec<OsString>,
 }
 
@@ -75,7 +68,8 @@ pub enum Outcome {
     Matched,
     /// A refused string appeared; the whole console line.
     Refused(String),
-    /// QEMU exited before every expected string appeared.
+    /// QEMU exited before every expected string appeared (with no expected
+    /// strings: QEMU exited, e.g. the guest powered off).
     Exited(ExitStatus),
     /// The timeout passed first.
     TimedOut,
@@ -93,8 +87,12 @@ pub struct RunReport {
     /// QEMU's exit status if it exited by itself (after a match, within the
     /// [`VmBuilder::after_match`] grace time).
     pub exit_status: Option<ExitStatus>,
-    /// QEMU's own messages (at most 64 KiB).
+    /// QEMU's own messages (at most 64 KiB; empty in interactive mode,
+    /// where they go to the terminal).
     pub stderr: String,
+    /// For each expected string, in order: when it first appeared, from
+    /// starting QEMU (`None`: not seen).
+    pub seen: Vec<Option<Duration>>,
 }
 
 impl RunReport {
@@ -123,14 +121,40 @@ impl Vm {
                 disks: Vec::new(),
                 echo: false,
                 after_match: Duration::from_secs(20),
+                serial_log: None,
+                interactive: false,
+                tpm_socket: None,
                 extra: Vec::new(),
             },
         }
     }
 
-    /// The serial log of the last run.
+    /// The serial log of the last run: [`VmBuilder::serial_log`], by default
+    /// `serial.log` in the work directory.
     pub fn serial_log(&self) -> PathBuf {
-        self.work_dir.join("serial.log")
+        self.serial_log
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("serial.log"))
+    }
+
+    pub(crate) fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    pub(crate) fn qemu_program(&self) -> &Path {
+        &self.qemu
+    }
+
+    pub(crate) fn firmware(&self) -> &Firmware {
+        &self.firmware
+    }
+
+    pub(crate) fn disk_paths(&self) -> impl Iterator<Item = &Path> {
+        self.disks.iter().map(|d| d.path.as_path())
+    }
+
+    pub(crate) fn tpm_socket(&self) -> Option<&Path> {
+        self.tpm_socket.as_deref()
     }
 
     /// The per-run copy of the firmware variables.
@@ -144,9 +168,14 @@ impl Vm {
         self.work_dir.join("qemu-command")
     }
 
-    /// QEMU's arguments (after the program name), for logs and for running
-    /// the same machine by hand.
+    /// QEMU's arguments (after the program name) for this VM's mode.
     pub fn args(&self) -> Vec<OsString> {
+        self.args_for(self.interactive)
+    }
+
+    /// QEMU's arguments; `interactive`: the console on the terminal (stdio,
+    /// with QEMU's Ctrl-A escapes) as well as in the log, else only in the log.
+    pub(crate) fn args_for(&self, interactive: bool) -> Vec<OsString> {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |parts: &[&str]| a.extend(parts.iter().map(OsString::from));
         push(&[
@@ -195,27 +224,46 @@ impl Vm {
             a.push("-drive".into());
             a.push(drive_arg(opts, &d.path));
         }
-        a.extend(
-            [
-                "-chardev",
-                "stdio,id=console,signal=off",
-                "-serial",
-                "chardev:console",
-            ]
-            .map(OsString::from),
-        );
+        if let Some(socket) = &self.tpm_socket {
+            // TPM 2.0 TIS interface backed by swtpm's control socket.
+            a.push("-chardev".into());
+            a.push(drive_arg("socket,id=chrtpm,path=", socket));
+            a.extend(
+                [
+                    "-tpmdev",
+                    "emulator,id=tpm0,chardev=chrtpm",
+                    "-device",
+                    "tpm-tis,tpmdev=tpm0",
+                ]
+                .map(OsString::from),
+            );
+        }
+        // The console: a plain file, or the terminal through a multiplexer
+        // (which gives Ctrl-A X to quit) with a copy in the file. Ctrl-C
+        // goes to the guest (signal=off).
+        a.push("-chardev".into());
+        a.push(if interactive {
+            drive_arg(
+                "stdio,id=console,mux=on,signal=off,logappend=off,logfile=",
+                &self.serial_log(),
+            )
+        } else {
+            drive_arg("file,id=console,path=", &self.serial_log())
+        });
+        a.extend(["-serial", "chardev:console"].map(OsString::from));
         a.extend(self.extra.iter().cloned());
         a
     }
 
-    /// The command as a shell script, one option and its value per line.
-    fn script(&self, qemu: &Path) -> String {
+    /// The command as a shell script, one option and its value per line,
+    /// with the console on the terminal.
+    pub(crate) fn script(&self, qemu: &Path) -> String {
         let mut script = format!(
             "#!/bin/sh\n# The QEMU command of the run logged in {}\nexec {}",
             self.serial_log().display(),
             shell_quote(qemu.as_os_str())
         );
-        for a in self.args() {
+        for a in self.args_for(true) {
             let new_line = a.to_string_lossy().starts_with('-');
             script.push_str(if new_line { " \\\n    " } else { " " });
             script.push_str(&shell_quote(&a));
@@ -224,153 +272,12 @@ impl Vm {
         script
     }
 
-    fn accel(&self) -> Accel {
+    pub(crate) fn accel(&self) -> Accel {
         match self.accel {
             Accel::Auto if kvm_usable() => Accel::Kvm,
             Accel::Auto => Accel::Tcg,
             other => other,
         }
-    }
-
-    /// Boots the VM and watches the console: returns [`Outcome::Refused`] as
-    /// soon as a line contains one of `refuse`, [`Outcome::Matched`] once
-    /// every string of `expect` was seen (then gives QEMU the
-    /// [`VmBuilder::after_match`] time to exit by itself), and otherwise how
-    /// QEMU ended or [`Outcome::TimedOut`] after `timeout`. QEMU is not
-    /// running any more when this returns.
-    pub fn run(
-        &self,
-        expect: &[&str],
-        refuse: &[&str],
-        timeout: Duration,
-    ) -> Result<RunReport, QemuError> {
-        let qemu = which(&self.qemu.to_string_lossy()).ok_or_else(|| QemuError::NotFound {
-            program: self.qemu.display().to_string(),
-            package: "qemu-system-x86",
-        })?;
-        for (what, path) in [
-            ("firmware code", &self.firmware.code),
-            ("firmware variables", &self.firmware.vars),
-        ] {
-            if !path.is_file() {
-                return Err(QemuError::Config(format!(
-                    "{what} {} is not a file",
-                    path.display()
-                )));
-            }
-        }
-        for d in &self.disks {
-            if !d.path.is_file() {
-                return Err(QemuError::Config(format!(
-                    "disk image {} is not a file",
-                    d.path.display()
-                )));
-            }
-        }
-        std::fs::create_dir_all(&self.work_dir).map_err(io_err("create", &self.work_dir))?;
-        std::fs::copy(&self.firmware.vars, self.vars_copy())
-            .map_err(io_err("copy firmware variables to", self.vars_copy()))?;
-        let log_path = self.serial_log();
-        let log = File::create(&log_path).map_err(io_err("create", &log_path))?;
-        std::fs::write(self.command_file(), self.script(&qemu))
-            .map_err(io_err("write", self.command_file()))?;
-
-        let backstop = timeout + self.after_match + BACKSTOP_MARGIN;
-        let mut cmd = Command::new("timeout");
-        cmd.arg("--signal=KILL")
-            .arg(format!("{}s", backstop.as_secs()))
-            .arg(&qemu)
-            .args(self.args())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        tracing::info!(command = ?cmd, "starting QEMU");
-        let start = Instant::now();
-        let child = cmd.spawn().map_err(|source| QemuError::Spawn {
-            program: format!("timeout {}", qemu.display()),
-            source,
-        })?;
-        let mut guard = Running { child };
-
-        let stdout = guard
-            .child
-            .stdout
-            .take()
-            .ok_or_else(|| QemuError::Config("no stdout pipe".into()))?;
-        let stderr = guard
-            .child
-            .stderr
-            .take()
-            .ok_or_else(|| QemuError::Config("no stderr pipe".into()))?;
-        let (tx, rx) = mpsc::channel();
-        let echo = self.echo;
-        let out_thread = std::thread::spawn(move || pump_lines(stdout, log, echo, &tx));
-        let err_thread = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stderr
-                .take(u64::try_from(STDERR_LIMIT).unwrap_or(u64::MAX))
-                .read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        });
-
-        let deadline = start + timeout;
-        let mut seen = vec![false; expect.len()];
-        let mut outcome = None;
-        let mut elapsed = Duration::ZERO;
-        let mut exit_status = None;
-        while outcome.is_none() {
-            let now = Instant::now();
-            if now >= deadline {
-                outcome = Some(Outcome::TimedOut);
-                elapsed = now - start;
-                break;
-            }
-            match rx.recv_timeout(deadline - now) {
-                Ok(line) => {
-                    if let Some(r) = refuse.iter().find(|r| line.contains(**r)) {
-                        tracing::debug!(refused = r, %line, "refused line on the console");
-                        outcome = Some(Outcome::Refused(line.trim_end().to_owned()));
-                    } else {
-                        for (s, e) in seen.iter_mut().zip(expect) {
-                            *s |= line.contains(e);
-                        }
-                        if !expect.is_empty() && seen.iter().all(|s| *s) {
-                            outcome = Some(Outcome::Matched);
-                        }
-                    }
-                    elapsed = start.elapsed();
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    // stdout closed: QEMU is exiting.
-                    let status = guard.wait_bounded(Duration::from_secs(10));
-                    elapsed = start.elapsed();
-                    match status {
-                        Some(st) => {
-                            exit_status = Some(st);
-                            outcome = Some(Outcome::Exited(st));
-                        }
-                        None => outcome = Some(Outcome::TimedOut),
-                    }
-                }
-            }
-        }
-        if outcome == Some(Outcome::Matched) && exit_status.is_none() {
-            // Let the guest finish (power off) so the log is complete.
-            exit_status = guard.wait_bounded(self.after_match);
-        }
-        drop(guard); // kills QEMU if still running
-        drop(rx);
-        let _ = out_thread.join();
-        let stderr = err_thread.join().unwrap_or_default();
-        Ok(RunReport {
-            outcome: outcome.unwrap_or(Outcome::TimedOut),
-            serial_log: log_path,
-            elapsed,
-            exit_status,
-            stderr,
-        })
     }
 }
 
@@ -400,9 +307,28 @@ impl VmBuilder {
         });
         self
     }
-    /// Also copy the console to stderr as it arrives (for interactive use).
+    /// Also copy the console to stderr as it arrives (ignored in
+    /// interactive mode, where it is on the terminal already).
     pub fn echo(mut self, echo: bool) -> Self {
         self.vm.echo = echo;
+        self
+    }
+    /// Where the serial console is logged (default: `serial.log` in the
+    /// work directory). Rewritten by every run.
+    pub fn serial_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.vm.serial_log = Some(path.into());
+        self
+    }
+    /// Console on the terminal: QEMU reads stdin and writes stdout itself
+    /// (Ctrl-A X quits), the log and the watching go on as usual.
+    pub fn interactive(mut self, on: bool) -> Self {
+        self.vm.interactive = on;
+        self
+    }
+    /// A TPM 2.0 backed by the swtpm control socket at `socket`
+    /// ([`crate::tpm::Swtpm::socket`]).
+    pub fn tpm(mut self, socket: impl Into<PathBuf>) -> Self {
+        self.vm.tpm_socket = Some(socket.into());
         self
     }
     /// How long QEMU may go on after a match before it is killed.
@@ -416,10 +342,9 @@ impl VmBuilder {
         self
     }
     pub fn build(mut self) -> Result<Vm, QemuError> {
-        if let Some(q) = std::env::var_os("CLIP_QEMU") {
-            if self.vm.qemu == Path::new("qemu-system-x86_64") {
-                self.vm.qemu = q.into();
-            }
+        let default_qemu = self.vm.qemu == Path::new("qemu-system-x86_64");
+        if let Some(q) = std::env::var_os("CLIP_QEMU").filter(|_| default_qemu) {
+            self.vm.qemu = q.into();
         }
         if self.vm.memory_mib < 128 {
             return Err(QemuError::Config(format!(
@@ -434,7 +359,7 @@ impl VmBuilder {
     }
 }
 
-fn kvm_usable() -> bool {
+pub(crate) fn kvm_usable() -> bool {
     let hw = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
         c.lines()
             .filter(|l| l.starts_with("flags"))
@@ -464,63 +389,6 @@ fn drive_arg(prefix: &str, path: &Path) -> OsString {
     let mut s = OsString::from(prefix);
     s.push(path.as_os_str().to_string_lossy().replace(',', ",,"));
     s
-}
-
-/// Copies console bytes to the log (and stderr), sends each line.
-fn pump_lines(stdout: impl Read, mut log: File, echo: bool, tx: &mpsc::Sender<String>) {
-    let mut reader = BufReader::new(stdout);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let _ = log.write_all(&buf);
-                if echo {
-                    let _ = std::io::stderr().write_all(&buf);
-                }
-                // The firmware ends lines with \r\n and sprinkles terminal
-                // escapes; matching is by substring, so they do no harm.
-                if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
-                    // The watcher is gone; keep logging until EOF.
-                    let _ = std::io::copy(&mut reader, &mut log);
-                    break;
-                }
-            }
-        }
-    }
-    let _ = log.flush();
-}
-
-/// The `timeout` process (its own process group, QEMU inside).
-struct Running {
-    child: Child,
-}
-
-impl Running {
-    /// Waits at most `limit` for the process to exit.
-    fn wait_bounded(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + limit;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => return Some(st),
-                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(50)),
-                _ => return None,
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SIGKILL the whole group: `timeout` and QEMU together.
-            let pid = rustix::process::Pid::from_child(&self.child);
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
 }
 
 #[cfg(test)]
@@ -561,6 +429,44 @@ mod tests {
         );
         assert!(args.contains(&"-no-reboot".to_owned()));
         assert!(args.contains(&"-nodefaults".to_owned()));
+    }
+
+    #[test]
+    fn console_tpm_and_log_arguments() {
+        let vm = Vm::builder(fw(), "/w")
+            .serial_log("/logs/serial,1.log")
+            .tpm("/run/tpm/ctrl.sock")
+            .build()
+            .unwrap();
+        let joined = |vm: &Vm, interactive| {
+            vm.args_for(interactive)
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let quiet = joined(&vm, false);
+        assert!(
+            quiet.contains(
+                "-chardev file,id=console,path=/logs/serial,,1.log -serial chardev:console"
+            ),
+            "{quiet}"
+        );
+        assert!(quiet.contains("-chardev socket,id=chrtpm,path=/run/tpm/ctrl.sock"));
+        assert!(
+            quiet.contains("-tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0")
+        );
+        let tty = joined(&vm, true);
+        assert!(
+            tty.contains(
+                "stdio,id=console,mux=on,signal=off,logappend=off,logfile=/logs/serial,,1.log"
+            ),
+            "{tty}"
+        );
+        assert_eq!(vm.serial_log(), Path::new("/logs/serial,1.log"));
+        let plain = Vm::builder(fw(), "/w").build().unwrap();
+        assert_eq!(plain.serial_log(), Path::new("/w/serial.log"));
+        assert!(!joined(&plain, false).contains("tpm"));
     }
 
     #[test]

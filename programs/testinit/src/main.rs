@@ -10,6 +10,7 @@
 //! CLIP-TESTINIT: cmdline=<contents of /proc/cmdline>
 //! CLIP-TESTINIT: secureboot=enabled|disabled|unknown
 //! CLIP-TESTINIT: lockdown=<the selected mode in /sys/kernel/security/lockdown>
+//! CLIP-TESTINIT: tpm=yes|no (a TPM device: /sys/class/tpm/tpm0 exists)
 //! CLIP-TESTINIT: uptime=<seconds since the kernel started>
 //! CLIP-TESTINIT: powering off
 //! ```
@@ -66,6 +67,11 @@ fn main() {
     console.line(&format!("CLIP-TESTINIT: secureboot={}", secure_boot()));
     let lockdown = std::fs::read_to_string("/sys/kernel/security/lockdown").unwrap_or_default();
     console.line(&format!("CLIP-TESTINIT: lockdown={}", selected(&lockdown)));
+    let tpm = std::path::Path::new("/sys/class/tpm/tpm0").exists();
+    console.line(&format!(
+        "CLIP-TESTINIT: tpm={}",
+        if tpm { "yes" } else { "no" }
+    ));
     let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
     let uptime = uptime.split_whitespace().next().unwrap_or("unknown");
     console.line(&format!("CLIP-TESTINIT: uptime={uptime}"));

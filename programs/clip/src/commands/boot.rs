@@ -1,0 +1,397 @@
+//! `clip boot`: boot a CLIP OS disk image under QEMU + OVMF and watch its
+//! serial console (crates/qemu, docs/testing-qemu.md).
+//!
+//! The machine: q35 with SMM, TCG (KVM when usable), OVMF's Secure Boot
+//! build, the image as a raw virtio disk written in place (state persists
+//! across boots; `--snapshot` discards writes). `--secure-boot` enrolls the
+//! PK/KEK/db certificates of a `clip keys generate` directory into a copy of
+//! OVMF's variable store, so the firmware enforces Secure Boot; without it
+//! the store has no keys (Setup Mode: Secure Boot off). `--tpm` attaches a
+//! swtpm TPM 2.0 whose state persists in `<image dir>/tpm`.
+//!
+//! Ends with 0 once every `--expect` text appeared (or, without any, when
+//! the VM powered off), 3 as soon as a `--refuse` text appeared (a refused
+//! boot), 1 on timeout or QEMU failure. Every wait is bounded by
+//! `--timeout`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::IntegrityFailure;
+use crate::output::{self, Report};
+
+/// The files of a `clip keys generate` directory that enrollment reads.
+const KEY_FILES: [&str; 4] = ["owner.guid", "PK.crt", "KEK.crt", "db.crt"];
+/// Longest accepted `--timeout` (a day): a bound, not a wish.
+const MAX_TIMEOUT: u64 = 86_400;
+
+#[derive(Debug, Args)]
+pub struct BootArgs {
+    /// Raw GPT disk image to boot (e.g. the output of `clip build`).
+    image: PathBuf,
+    /// Enforce Secure Boot: enroll the PK, KEK and db of --keys.
+    #[arg(long)]
+    secure_boot: bool,
+    /// Key directory of `clip keys generate` (default: `keys` beside IMAGE).
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
+    /// Attach a TPM 2.0 (swtpm; its state persists in `<IMAGE dir>/tpm`).
+    #[arg(long)]
+    tpm: bool,
+    /// Give up after this many seconds (1 to 86400).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    timeout: u64,
+    /// Succeed once this text appeared on the console (repeatable: all of them).
+    #[arg(long, value_name = "TEXT")]
+    expect: Vec<String>,
+    /// Fail with exit code 3 as soon as this text appears (repeatable), e.g.
+    /// "Access Denied" or "clip-init: FATAL".
+    #[arg(long, value_name = "TEXT")]
+    refuse: Vec<String>,
+    /// Serial console log (default: serial.log beside IMAGE).
+    #[arg(long, value_name = "FILE")]
+    serial_log: Option<PathBuf>,
+    /// Guest memory in MiB (at least 128).
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    memory: u32,
+    /// Discard the guest's writes to IMAGE when QEMU ends.
+    #[arg(long)]
+    snapshot: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How a boot ended, for people and for `--json`.
+struct Ending {
+    result: &'static str,
+    /// None: success.
+    error: Option<anyhow::Error>,
+}
+
+pub fn run(args: BootArgs) -> Result<()> {
+    if args.timeout == 0 || args.timeout > MAX_TIMEOUT {
+        bail!(
+            "--timeout {} is out of range: give 1 to {MAX_TIMEOUT} seconds",
+            args.timeout
+        );
+    }
+    if args.expect.iter().chain(&args.refuse).any(String::is_empty) {
+        bail!("--expect and --refuse need a non-empty text");
+    }
+    check_image(&args.image)?;
+    let image_dir = parent_dir(&args.image);
+    let firmware = firmware(&args, &image_dir)?;
+    let serial_log = args
+        .serial_log
+        .clone()
+        .unwrap_or_else(|| image_dir.join("serial.log"));
+    if serial_log.is_dir() {
+        bail!("--serial-log {} is a directory", serial_log.display());
+    }
+    // The console on the terminal when someone is watching and nothing is
+    // to be matched: the user ends the session (Ctrl-A X, or power off).
+    let interactive = args.expect.is_empty()
+        && !args.json
+        && std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal();
+
+    let tpm = if args.tpm {
+        let dir = image_dir.join("tpm");
+        Some(
+            qemu::Swtpm::start(&dir)
+                .with_context(|| format!("cannot start the TPM (state in {})", dir.display()))?,
+        )
+    } else {
+        None
+    };
+    let mut builder = qemu::Vm::builder(firmware, image_dir.join("qemu"))
+        .accel(qemu::Accel::Auto)
+        .memory_mib(args.memory)
+        .disk(&args.image, args.snapshot)
+        .serial_log(&serial_log)
+        .interactive(interactive)
+        // Matched: stop the VM right away.
+        .after_match(Duration::ZERO);
+    if let Some(t) = &tpm {
+        builder = builder.tpm(t.socket());
+    }
+    let vm = builder.build().context("invalid VM settings")?;
+
+    let expect: Vec<&str> = args.expect.iter().map(String::as_str).collect();
+    let refuse: Vec<&str> = args.refuse.iter().map(String::as_str).collect();
+    let timeout = Duration::from_secs(args.timeout);
+    if interactive {
+        eprintln!(
+            "Booting {} (console below; Ctrl-A X quits QEMU; log in {})",
+            args.image.display(),
+            serial_log.display()
+        );
+    }
+    let spinner = (!interactive).then(|| spinner(&args.image));
+    let mut last = String::new();
+    let report = vm.run_watched(&expect, &refuse, timeout, &mut |line| {
+        if let Some(s) = &spinner {
+            let line = line.trim();
+            if !line.is_empty() {
+                last = line.chars().take(60).collect();
+                s.set_message(format!("booting: {last}"));
+            }
+        }
+    });
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    drop(tpm); // swtpm ends with QEMU
+    let report = report.context("cannot run QEMU")?;
+    let ending = judge(&args, &report, timeout, interactive);
+    print_report(&args, &report, &ending)?;
+    match ending.error {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
+/// A clear error for a missing, odd or non-GPT image, before any QEMU.
+fn check_image(image: &Path) -> Result<()> {
+    let meta = std::fs::metadata(image)
+        .with_context(|| format!("cannot open disk image {}", image.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "disk image {} is not a regular file (a raw GPT disk image is expected)",
+            image.display()
+        );
+    }
+    let file = std::fs::File::open(image)
+        .with_context(|| format!("cannot open disk image {}", image.display()))?;
+    gpt::Gpt::parse(meta.len(), |offset, buf| {
+        std::os::unix::fs::FileExt::read_exact_at(&file, buf, offset)
+    })
+    .with_context(|| format!("{} is not a GPT disk image", image.display()))?;
+    Ok(())
+}
+
+/// The directory holding `path` ("." for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// OVMF, with our keys enrolled when Secure Boot is asked for.
+fn firmware(args: &BootArgs, image_dir: &Path) -> Result<qemu::Firmware> {
+    let fw = qemu::Firmware::ovmf_secboot().context("cannot find the OVMF firmware")?;
+    if !args.secure_boot {
+        if args.keys.is_some() {
+            bail!("--keys is only used with --secure-boot");
+        }
+        return Ok(fw);
+    }
+    let keys = args.keys.clone().unwrap_or_else(|| image_dir.join("keys"));
+    if !keys.is_dir() {
+        bail!(
+            "key directory {} does not exist (make one with `clip keys generate`, or pass --keys)",
+            keys.display()
+        );
+    }
+    for name in KEY_FILES {
+        let path = keys.join(name);
+        if !path.is_file() {
+            bail!(
+                "key directory {} has no {name} (expected the files of `clip keys generate`)",
+                keys.display()
+            );
+        }
+    }
+    let owner_path = keys.join("owner.guid");
+    let owner = std::fs::read_to_string(&owner_path)
+        .with_context(|| format!("cannot read {}", owner_path.display()))?;
+    let set = qemu::SecureBootKeys {
+        owner: owner.trim().to_owned(),
+        pk: keys.join("PK.crt"),
+        kek: vec![keys.join("KEK.crt")],
+        db: vec![keys.join("db.crt")],
+    };
+    let cache = cache_dir().join("ovmf-vars");
+    let vars = qemu::firmware::enroll_cached(&fw.vars, &set, &cache).with_context(|| {
+        format!(
+            "cannot enroll the Secure Boot keys of {} into the firmware variables",
+            keys.display()
+        )
+    })?;
+    Ok(fw.with_vars(vars))
+}
+
+/// `$CLIP_CACHE`, else `$XDG_CACHE_HOME/clip`, else `~/.cache/clip` (as ./dev).
+fn cache_dir() -> PathBuf {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("CLIP_CACHE") {
+        return dir.into();
+    }
+    if let Some(dir) = var("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("clip");
+    }
+    var("HOME")
+        .map_or_else(std::env::temp_dir, PathBuf::from)
+        .join(".cache/clip")
+}
+
+fn spinner(image: &Path) -> indicatif::ProgressBar {
+    // Drawn on stderr only when it is a terminal.
+    let s = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {msg}") {
+        s.set_style(style);
+    }
+    s.set_message(format!("booting {}", image.display()));
+    s.enable_steady_tick(Duration::from_millis(120));
+    s
+}
+
+fn judge(
+    args: &BootArgs,
+    report: &qemu::RunReport,
+    timeout: Duration,
+    interactive: bool,
+) -> Ending {
+    let log = report.serial_log.display();
+    let missing: Vec<&str> = args
+        .expect
+        .iter()
+        .zip(&report.seen)
+        .filter(|(_, seen)| seen.is_none())
+        .map(|(e, _)| e.as_str())
+        .collect();
+    let qemu_said = || {
+        let s = report.stderr.trim();
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!("; QEMU said: {s}")
+        }
+    };
+    match &report.outcome {
+        qemu::Outcome::Matched => Ending {
+            result: "matched",
+            error: None,
+        },
+        qemu::Outcome::Refused(line) => Ending {
+            result: "refused",
+            error: Some(anyhow!(IntegrityFailure(format!(
+                "boot refused: the console showed {:?} (serial log {log})",
+                line.trim()
+            )))),
+        },
+        qemu::Outcome::Exited(status) if !status.success() => Ending {
+            result: "qemu_failed",
+            error: Some(anyhow!(
+                "QEMU failed ({status}){} (serial log {log})",
+                qemu_said()
+            )),
+        },
+        // Interactive: the user may have quit QEMU (Ctrl-A X), which also
+        // ends it with status 0.
+        qemu::Outcome::Exited(_) if args.expect.is_empty() => Ending {
+            result: if interactive { "ended" } else { "powered_off" },
+            error: None,
+        },
+        qemu::Outcome::Exited(_) => Ending {
+            result: "stopped",
+            error: Some(anyhow!(
+                "the VM stopped before {} appeared (serial log {log})",
+                quoted(&missing)
+            )),
+        },
+        qemu::Outcome::TimedOut if args.expect.is_empty() => Ending {
+            result: "timed_out",
+            error: Some(anyhow!(
+                "the VM did not power off within {} s (serial log {log})",
+                timeout.as_secs()
+            )),
+        },
+        qemu::Outcome::TimedOut => Ending {
+            result: "timed_out",
+            error: Some(anyhow!(
+                "timed out after {} s: {} never appeared (serial log {log})",
+                timeout.as_secs(),
+                quoted(&missing)
+            )),
+        },
+    }
+}
+
+fn quoted(texts: &[&str]) -> String {
+    texts
+        .iter()
+        .map(|t| format!("{t:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_report(args: &BootArgs, report: &qemu::RunReport, ending: &Ending) -> Result<()> {
+    let secs = |d: Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
+    let expected: Vec<Value> = args
+        .expect
+        .iter()
+        .zip(&report.seen)
+        .map(|(text, seen)| json!({"text": text, "seconds": seen.map(secs)}))
+        .collect();
+    let refused = match &report.outcome {
+        qemu::Outcome::Refused(line) => Value::from(line.trim()),
+        _ => Value::Null,
+    };
+    if args.json {
+        return Report::default()
+            .field("result", "Result", ending.result)
+            .field("image", "Image", args.image.display().to_string())
+            .field("secure_boot", "Secure Boot", args.secure_boot)
+            .field("tpm", "TPM", args.tpm)
+            .field("seconds", "Seconds", secs(report.elapsed))
+            .field("expected", "Expected", expected)
+            .field("refused_line", "Refused", refused)
+            .field(
+                "serial_log",
+                "Serial log",
+                report.serial_log.display().to_string(),
+            )
+            .print(true)
+            .context("cannot write the report");
+    }
+    let mut lines = vec![
+        ("Result", ending.result.to_owned()),
+        ("Seconds", format!("{:.1}", report.elapsed.as_secs_f64())),
+    ];
+    for (text, seen) in args.expect.iter().zip(&report.seen) {
+        let when = seen.map_or_else(
+            || "not seen".to_owned(),
+            |d| format!("{:.1} s", d.as_secs_f64()),
+        );
+        lines.push(("Expected", format!("{text:?} at {when}")));
+    }
+    if let Value::String(line) = refused {
+        lines.push(("Refused", line));
+    }
+    lines.push(("Serial log", report.serial_log.display().to_string()));
+    output::labelled(lines).context("cannot write the report")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_of_a_bare_name_is_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("disk.img")), PathBuf::from("."));
+        assert_eq!(parent_dir(Path::new("out/disk.img")), PathBuf::from("out"));
+    }
+
+    #[test]
+    fn quoting_lists_every_text() {
+        assert_eq!(quoted(&["a", "b c"]), "\"a\", \"b c\"");
+    }
+}
