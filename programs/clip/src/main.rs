@@ -44,6 +44,10 @@ enum Command {
     Sign(commands::sign::SignArgs),
     /// Check a PE/EFI image's Authenticode signature against a certificate.
     VerifySignature(commands::sign::VerifyArgs),
+    /// Boot a disk image under QEMU + OVMF (Secure Boot, TPM) and watch its console.
+    Boot(commands::boot::BootArgs),
+    /// Build a product's signed, verified disk image (GPT: ESP, A/B root + verity, state).
+    Build(commands::build::BuildArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
         Command::Uki(cmd) => commands::uki::run(cmd),
         Command::Sign(args) => commands::sign::sign(args),
         Command::VerifySignature(args) => commands::sign::verify(args),
+        Command::Boot(args) => commands::boot::run(args),
+        Command::Build(args) => commands::build::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

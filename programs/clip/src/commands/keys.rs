@@ -204,6 +204,14 @@ fn summary_lines(object: &Value) -> Vec<(&'static str, String)> {
 }
 
 fn generate(dir: &Path, force: bool, name: &str, as_json: bool) -> Result<()> {
+    let manifest = create(dir, force, name)?;
+    print_report(&manifest, &summary_lines(&manifest), as_json)?;
+    Ok(())
+}
+
+/// Generates and installs a key set in `dir` (refused if one is there,
+/// unless `force`); returns the keys.json manifest, plus `directory`.
+pub fn create(dir: &Path, force: bool, name: &str) -> Result<Value> {
     secureboot::keyset::check_name(name).context("--name does not fit a certificate subject")?;
     let created = creation_time()?;
     secureboot::cert::validity(created).with_context(|| {
@@ -228,8 +236,7 @@ fn generate(dir: &Path, force: bool, name: &str, as_json: bool) -> Result<()> {
     tracing::info!("key set written to {}", dir.display());
 
     manifest["directory"] = json!(dir.display().to_string());
-    print_report(&manifest, &summary_lines(&manifest), as_json)?;
-    Ok(())
+    Ok(manifest)
 }
 
 fn manifest(set: &KeySet, name: &str) -> Result<Value> {

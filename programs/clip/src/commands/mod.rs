@@ -1,5 +1,7 @@
 //! One module per top-level subcommand.
 
+pub mod boot;
+pub mod build;
 pub mod keys;
 pub mod sign;
 pub mod uki;

@@ -57,7 +57,7 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
-fn load_key(path: &Path) -> Result<RsaPrivateKey> {
+pub(crate) fn load_key(path: &Path) -> Result<RsaPrivateKey> {
     let bytes = read(path, "key file")?;
     let text = String::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("key file {} is not PEM text", path.display()))?;
@@ -65,7 +65,7 @@ fn load_key(path: &Path) -> Result<RsaPrivateKey> {
         .with_context(|| format!("cannot use key file {}", path.display()))
 }
 
-fn load_cert(path: &Path) -> Result<Certificate> {
+pub(crate) fn load_cert(path: &Path) -> Result<Certificate> {
     authenticode::certificate_from_pem_or_der(&read(path, "certificate")?)
         .with_context(|| format!("cannot use certificate {}", path.display()))
 }

@@ -1,0 +1,134 @@
+//! The boot chain on the ESP: one signed UKI per slot (its command line
+//! carries the slot and the dm-verity parameters of that slot's root), the
+//! signed systemd-boot as the removable-media loader, and Boot Loader
+//! Specification type #1 entries (UAPI "Boot Loader Specification",
+//! `efi` key) naming the UKIs.
+
+use anyhow::{Context, Result};
+use rsa::RsaPrivateKey;
+use x509_cert::Certificate;
+
+/// Signing material: the db key and certificate.
+#[derive(Debug)]
+pub struct Signer {
+    pub key: RsaPrivateKey,
+    pub cert: Certificate,
+}
+
+impl Signer {
+    /// Signs a PE image and checks the result verifies against the
+    /// certificate (never ship what firmware would refuse).
+    pub fn sign(&self, image: &[u8], what: &str) -> Result<Vec<u8>> {
+        let signed = authenticode::sign(image, &self.key, &self.cert)
+            .with_context(|| format!("cannot sign {what}"))?;
+        authenticode::verify(&signed, &self.cert)
+            .with_context(|| format!("internal error: the signed {what} does not verify"))?;
+        Ok(signed)
+    }
+}
+
+/// The dm-verity parameters of one slot's root.
+#[derive(Debug, Clone)]
+pub struct SlotRoot {
+    pub root_hash: Vec<u8>,
+    pub salt: Vec<u8>,
+    pub data_blocks: u64,
+}
+
+/// `a` or `b`.
+pub fn slot_name(slot: char) -> String {
+    slot.to_ascii_lowercase().to_string()
+}
+
+/// The kernel command line of a slot's UKI: the product's, then clip-init's
+/// parameters (docs/image.md).
+pub fn cmdline(product_cmdline: &str, slot: char, root: &SlotRoot) -> String {
+    format!(
+        "{product_cmdline} clip.slot={} clip.verity.roothash={} clip.verity.salt={} clip.verity.data_blocks={}",
+        slot_name(slot),
+        hex::encode(&root.root_hash),
+        hex::encode(&root.salt),
+        root.data_blocks
+    )
+}
+
+/// Inputs shared by every slot's UKI.
+#[derive(Debug)]
+pub struct UkiParts<'a> {
+    pub stub: &'a [u8],
+    pub linux: &'a [u8],
+    pub initrd: &'a [u8],
+    pub os_release: &'a [u8],
+    pub uname: &'a str,
+}
+
+/// Builds and signs the UKI of `slot`.
+pub fn uki(parts: &UkiParts<'_>, cmdline: &str, signer: &Signer, slot: char) -> Result<Vec<u8>> {
+    let image = uki::build(&uki::Inputs {
+        stub: parts.stub,
+        linux: parts.linux,
+        initrds: vec![parts.initrd],
+        cmdline: Some(cmdline.as_bytes()),
+        os_release: Some(parts.os_release),
+        uname: Some(parts.uname),
+        ..Default::default()
+    })
+    .with_context(|| format!("cannot assemble the UKI of slot {}", slot_name(slot)))?;
+    signer.sign(&image, &format!("the UKI of slot {}", slot_name(slot)))
+}
+
+/// ESP path of a slot's UKI.
+pub fn uki_path(product: &str, slot: char) -> String {
+    format!("EFI/{product}/{product}-{}.efi", slot_name(slot))
+}
+
+/// Loader entry file name of a slot.
+pub fn entry_name(product: &str, slot: char) -> String {
+    format!("{product}-{}.conf", slot_name(slot))
+}
+
+/// A type #1 entry running the slot's UKI.
+pub fn loader_entry(pretty_name: &str, product: &str, version: &str, slot: char) -> String {
+    format!(
+        "title {pretty_name} {version} (slot {})\nversion {version}\nsort-key {product}\nefi /{}\n",
+        slot.to_ascii_uppercase(),
+        uki_path(product, slot)
+    )
+}
+
+/// loader.conf: boot the default slot at once; no editor (the command line
+/// is signed inside the UKI anyway), no auto-added entries (firmware setup,
+/// other EFI programs).
+pub fn loader_conf(default_entry: &str) -> String {
+    format!(
+        "default {default_entry}\ntimeout 0\neditor no\nauto-entries no\nauto-firmware no\nsecure-boot-enroll off\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_carries_slot_and_verity() {
+        let root = SlotRoot {
+            root_hash: vec![0xab; 32],
+            salt: vec![0x01; 32],
+            data_blocks: 1234,
+        };
+        let line = cmdline("console=ttyS0", 'a', &root);
+        assert_eq!(
+            line,
+            format!(
+                "console=ttyS0 clip.slot=a clip.verity.roothash={} clip.verity.salt={} clip.verity.data_blocks=1234",
+                "ab".repeat(32),
+                "01".repeat(32)
+            )
+        );
+        assert!(
+            loader_entry("CLIP OS", "clipos", "1.0", 'a')
+                .contains("efi /EFI/clipos/clipos-a.efi\n")
+        );
+        assert!(loader_conf("clipos-a.conf").starts_with("default clipos-a.conf\n"));
+    }
+}

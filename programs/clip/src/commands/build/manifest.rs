@@ -1,0 +1,134 @@
+//! manifest.json: what a build made, with sizes and hashes, so that a
+//! person, a test or the update server can check an image without opening it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::boot::SlotRoot;
+use super::disk::Placed;
+
+/// Format version of manifest.json.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug)]
+pub struct Manifest<'a> {
+    pub product: &'a product::Product,
+    pub epoch: u64,
+    pub kernel_version: &'a str,
+    pub packages: &'a [(String, String)],
+    pub tree_from_cache: bool,
+    pub keys_dir: &'a Path,
+    pub keys_generated: bool,
+    pub erofs_size: u64,
+    pub erofs_sha256: String,
+    pub erofs_uuid: uuid::Uuid,
+    pub slot_a: &'a SlotRoot,
+    pub hash_area_size: u64,
+    pub cmdline_a: &'a str,
+    pub initramfs_modules: &'a [String],
+    pub placed: &'a [Placed],
+    pub disk_size: u64,
+    pub disk_guid: uuid::Uuid,
+    pub out: &'a Path,
+    pub timings: &'a [(&'static str, f64)],
+    pub total_seconds: f64,
+}
+
+/// Size and SHA-256 of a file in the output directory.
+fn file_entry(out: &Path, rel: &str) -> Result<Value> {
+    let path = out.join(rel);
+    let mut file =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(json!({ "path": rel, "size": size, "sha256": hex::encode(hasher.finalize()) }))
+}
+
+impl Manifest<'_> {
+    pub fn to_json(&self) -> Result<Value> {
+        let p = self.product;
+        let mut files = Vec::new();
+        let mut names: Vec<String> = std::fs::read_dir(self.out.join(super::ARTIFACTS_DIR))
+            .context("cannot list the artifacts")?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    super::ARTIFACTS_DIR,
+                    e.file_name().to_string_lossy()
+                )
+            })
+            .collect();
+        names.sort();
+        names.insert(0, super::IMAGE_FILE.to_owned());
+        for rel in &names {
+            files.push(file_entry(self.out, rel)?);
+        }
+        let partitions: Vec<Value> = self
+            .placed
+            .iter()
+            .map(|q| {
+                json!({
+                    "name": q.name,
+                    "type": q.type_guid.to_string(),
+                    "uuid": q.unique_guid.to_string(),
+                    "offset": q.offset,
+                    "size": q.size,
+                })
+            })
+            .collect();
+        let timings: serde_json::Map<String, Value> = self
+            .timings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!((v * 100.0).round() / 100.0)))
+            .collect();
+        Ok(json!({
+            "format": FORMAT,
+            "product": { "name": p.name, "pretty_name": p.pretty_name, "version": p.version },
+            "source_date_epoch": self.epoch,
+            "debian": {
+                "suite": p.debian.suite,
+                "kernel": self.kernel_version,
+                "tree_from_cache": self.tree_from_cache,
+                "packages": self.packages.iter().map(|(n, v)| json!({"name": n, "version": v})).collect::<Vec<_>>(),
+            },
+            "keys": { "directory": self.keys_dir.display().to_string(), "generated": self.keys_generated },
+            "root": {
+                "filesystem": "erofs",
+                "size": self.erofs_size,
+                "sha256": self.erofs_sha256,
+                "uuid": self.erofs_uuid.to_string(),
+            },
+            "slots": {
+                "a": {
+                    "verity": {
+                        "root_hash": hex::encode(&self.slot_a.root_hash),
+                        "salt": hex::encode(&self.slot_a.salt),
+                        "data_blocks": self.slot_a.data_blocks,
+                        "hash_algorithm": "sha256",
+                        "block_size": 4096,
+                        "hash_area_size": self.hash_area_size,
+                    },
+                    "cmdline": self.cmdline_a,
+                    "uki": format!("{}/{}-a.efi", super::ARTIFACTS_DIR, p.name),
+                },
+                "b": null,
+            },
+            "initramfs": { "modules": self.initramfs_modules },
+            "disk": {
+                "file": super::IMAGE_FILE,
+                "size": self.disk_size,
+                "guid": self.disk_guid.to_string(),
+                "partitions": partitions,
+            },
+            "files": files,
+            "timings_seconds": timings,
+            "total_seconds": (self.total_seconds * 10.0).round() / 10.0,
+        }))
+    }
+}
