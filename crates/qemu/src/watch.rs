@@ -32,6 +32,8 @@ const BACKSTOP_MARGIN: Duration = Duration::from_secs(30);
 const STDERR_LIMIT: usize = 64 << 10;
 /// How often the serial log and QEMU are looked at.
 const POLL: Duration = Duration::from_millis(50);
+/// How long a matching but unfinished console line may take to end.
+const LINE_GRACE: Duration = Duration::from_secs(2);
 /// How long QEMU gets to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest unfinished line kept for matching (a guest writing without
@@ -115,6 +117,7 @@ impl Vm {
         let mut tail = Tail::default();
         let deadline = start + timeout;
         let mut exit_status = None;
+        let mut partial_match: Option<Instant> = None;
         let outcome = loop {
             let exited = guard.child.try_wait().ok().flatten();
             // Read after checking for exit: what QEMU wrote before exiting
@@ -132,18 +135,36 @@ impl Vm {
                 }
             }
             if decided.is_none() {
-                // The unfinished last line (a prompt) counts too.
-                decided = matcher.line(&tail.pending(), now);
+                // The unfinished last line (a prompt) counts too; but when
+                // it completes the expectations, give it LINE_GRACE to end,
+                // so that whoever reads the log gets the whole line.
+                match matcher.line(&tail.pending(), now) {
+                    Some(Outcome::Matched) => {
+                        let since = *partial_match.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= LINE_GRACE {
+                            decided = Some(Outcome::Matched);
+                        }
+                    }
+                    other => decided = other,
+                }
             }
             if let Some(found) = decided {
                 break found;
             }
             if let Some(st) = exited {
                 exit_status = Some(st);
-                break Outcome::Exited(st);
+                break if partial_match.is_some() {
+                    Outcome::Matched
+                } else {
+                    Outcome::Exited(st)
+                };
             }
             if Instant::now() >= deadline {
-                break Outcome::TimedOut;
+                break if partial_match.is_some() {
+                    Outcome::Matched
+                } else {
+                    Outcome::TimedOut
+                };
             }
             std::thread::sleep(POLL);
         };

@@ -17,7 +17,8 @@ use product::{Kind, Product};
 use rootfs::{CachePolicy, ExtraFile, Tree, TreeRequest, build_tree, make_erofs};
 use uuid::Uuid;
 
-const EPOCH: u64 = 1_700_000_000;
+// The same as `clip build`'s default, so that both share one cached tree.
+const EPOCH: u64 = 1_767_225_600;
 const UUID: Uuid = Uuid::from_u128(0x5c1e_0000_0000_4000_8000_0000_0000_0001);
 const UNIT: &str = "[Unit]\nDescription=test\n[Service]\nType=oneshot\nExecStart=/usr/bin/clip-test\n\
                     [Install]\nWantedBy=multi-user.target\n";

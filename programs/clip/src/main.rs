@@ -48,6 +48,8 @@ enum Command {
     Boot(commands::boot::BootArgs),
     /// Build a product's signed, verified disk image (GPT: ESP, A/B root + verity, state).
     Build(commands::build::BuildArgs),
+    /// Build the default product, boot it with Secure Boot, print its verified-boot report.
+    Demo(commands::demo::DemoArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::VerifySignature(args) => commands::sign::verify(args),
         Command::Boot(args) => commands::boot::run(args),
         Command::Build(args) => commands::build::run(args),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

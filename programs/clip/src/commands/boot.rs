@@ -33,48 +33,58 @@ const MAX_TIMEOUT: u64 = 86_400;
 #[derive(Debug, Args)]
 pub struct BootArgs {
     /// Raw GPT disk image to boot (e.g. the output of `clip build`).
-    image: PathBuf,
+    pub(crate) image: PathBuf,
     /// Enforce Secure Boot: enroll the PK, KEK and db of --keys.
     #[arg(long)]
-    secure_boot: bool,
+    pub(crate) secure_boot: bool,
     /// Key directory of `clip keys generate` (default: `keys` beside IMAGE).
     #[arg(long, value_name = "DIR")]
-    keys: Option<PathBuf>,
+    pub(crate) keys: Option<PathBuf>,
     /// Attach a TPM 2.0 (swtpm; its state persists in `<IMAGE dir>/tpm`).
     #[arg(long)]
-    tpm: bool,
+    pub(crate) tpm: bool,
     /// Give up after this many seconds (1 to 86400).
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
-    timeout: u64,
+    pub(crate) timeout: u64,
     /// Succeed once this text appeared on the console (repeatable: all of them).
     #[arg(long, value_name = "TEXT")]
-    expect: Vec<String>,
+    pub(crate) expect: Vec<String>,
     /// Fail with exit code 3 as soon as this text appears (repeatable), e.g.
     /// "Access Denied" or "clip-init: FATAL".
     #[arg(long, value_name = "TEXT")]
-    refuse: Vec<String>,
+    pub(crate) refuse: Vec<String>,
     /// Serial console log (default: serial.log beside IMAGE).
     #[arg(long, value_name = "FILE")]
-    serial_log: Option<PathBuf>,
+    pub(crate) serial_log: Option<PathBuf>,
     /// Guest memory in MiB (at least 128).
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
-    memory: u32,
+    pub(crate) memory: u32,
     /// Discard the guest's writes to IMAGE when QEMU ends.
     #[arg(long)]
-    snapshot: bool,
+    pub(crate) snapshot: bool,
     /// Print one JSON object.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// How a boot ended, for people and for `--json`.
-struct Ending {
-    result: &'static str,
+pub(crate) struct Ending {
+    pub(crate) result: &'static str,
     /// None: success.
-    error: Option<anyhow::Error>,
+    pub(crate) error: Option<anyhow::Error>,
 }
 
 pub fn run(args: BootArgs) -> Result<()> {
+    let (report, ending) = execute(&args)?;
+    print_report(&args, &report, &ending)?;
+    match ending.error {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
+/// Boots and watches the console; how it ended is judged, not printed.
+pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
     if args.timeout == 0 || args.timeout > MAX_TIMEOUT {
         bail!(
             "--timeout {} is out of range: give 1 to {MAX_TIMEOUT} seconds",
@@ -86,7 +96,7 @@ pub fn run(args: BootArgs) -> Result<()> {
     }
     check_image(&args.image)?;
     let image_dir = parent_dir(&args.image);
-    let firmware = firmware(&args, &image_dir)?;
+    let firmware = firmware(args, &image_dir)?;
     let serial_log = args
         .serial_log
         .clone()
@@ -149,12 +159,8 @@ pub fn run(args: BootArgs) -> Result<()> {
     }
     drop(tpm); // swtpm ends with QEMU
     let report = report.context("cannot run QEMU")?;
-    let ending = judge(&args, &report, timeout, interactive);
-    print_report(&args, &report, &ending)?;
-    match ending.error {
-        None => Ok(()),
-        Some(e) => Err(e),
-    }
+    let ending = judge(args, &report, timeout, interactive);
+    Ok((report, ending))
 }
 
 /// A clear error for a missing, odd or non-GPT image, before any QEMU.

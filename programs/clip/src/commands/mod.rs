@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod build;
+pub mod demo;
 pub mod keys;
 pub mod sign;
 pub mod uki;

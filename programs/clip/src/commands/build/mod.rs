@@ -71,6 +71,29 @@ pub struct BuildArgs {
     json: bool,
 }
 
+impl BuildArgs {
+    /// `clip demo`'s build: keys kept in OUT/keys, the image replaced.
+    pub fn for_demo(
+        product: PathBuf,
+        out: PathBuf,
+        programs: Option<PathBuf>,
+        cache: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            product,
+            out,
+            keys: None,
+            programs,
+            cache,
+            refresh: false,
+            offline: false,
+            force: true,
+            keep_tree: false,
+            json: false,
+        }
+    }
+}
+
 /// The cache directory: `--cache`, `$CLIP_CACHE`, or `~/.cache/clip`.
 pub fn cache_dir(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = given {
@@ -403,9 +426,16 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .iter()
         .map(|r| (r.offset, r.bytes.as_slice()))
         .collect();
-    parts.push((disk::find(&placed, "esp")?.offset, &esp_bytes));
-    parts.push((disk::find(&placed, "root-a")?.offset, &erofs));
-    parts.push((disk::find(&placed, "verity-a")?.offset, &hash_area));
+    // Only the non-zero chunks: the image stays sparse (the ESP is mostly
+    // free clusters), and the areas never written read as zeros anyway.
+    for (name, bytes) in [
+        ("esp", &esp_bytes),
+        ("root-a", &erofs),
+        ("verity-a", &hash_area),
+    ] {
+        let base = disk::find(&placed, name)?.offset;
+        parts.extend(non_zero_chunks(bytes).map(|(at, chunk)| (base + at, chunk)));
+    }
     crate::blockio::write_parts(&image_path, &parts, plan.disk_size())?;
     drop(erofs);
 
@@ -464,6 +494,16 @@ pub fn run(args: BuildArgs) -> Result<()> {
         )
         .print(false)?;
     Ok(())
+}
+
+/// `(offset, chunk)` for each 64 KiB chunk of `bytes` that is not all zero.
+fn non_zero_chunks(bytes: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    const CHUNK: usize = 64 << 10;
+    bytes
+        .chunks(CHUNK)
+        .enumerate()
+        .filter(|(_, c)| c.iter().any(|b| *b != 0))
+        .map(|(i, c)| ((i * CHUNK) as u64, c))
 }
 
 /// The verity partition's contents: a veritysetup-compatible superblock

@@ -1,0 +1,336 @@
+//! `clip build` of the default product (products/clipos), checked from the
+//! outside: the manifest, the GPT read back with crates/gpt, the EROFS root
+//! extracted with fsck.erofs (no SUID/SGID file, os-release, machine-id,
+//! state mount points), the verity area checked with veritysetup, the UKI's
+//! signature and command line, reproducibility, and refusal to overwrite.
+
+mod image_support;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use image_support::*;
+
+fn slice(path: &Path, offset: u64, size: u64, out: &Path) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).unwrap();
+    let mut buf = vec![0u8; usize::try_from(size).unwrap()];
+    f.read_exact_at(&mut buf, offset).unwrap();
+    std::fs::write(out, buf).unwrap();
+}
+
+#[test]
+fn manifest_and_partitions_describe_the_image() {
+    let out = built();
+    let m = manifest(out);
+    assert_eq!(m["product"]["name"], "clipos");
+    assert_eq!(m["debian"]["suite"], "trixie");
+    assert!(m["debian"]["kernel"].as_str().unwrap().starts_with("6.12."));
+    let root_hash = m["slots"]["a"]["verity"]["root_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(root_hash.len(), 64);
+    let cmdline = m["slots"]["a"]["cmdline"].as_str().unwrap();
+    assert!(
+        cmdline.contains(&format!("clip.verity.roothash={root_hash}")),
+        "{cmdline}"
+    );
+    assert!(cmdline.contains("clip.slot=a"), "{cmdline}");
+    assert!(m["slots"]["b"].is_null());
+
+    // Every file the manifest lists has the size and hash it claims.
+    for f in m["files"].as_array().unwrap() {
+        let bytes = std::fs::read(out.join(f["path"].as_str().unwrap())).unwrap();
+        assert_eq!(f["size"].as_u64().unwrap(), bytes.len() as u64, "{f}");
+        assert_eq!(
+            f["sha256"],
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            "{f}"
+        );
+    }
+
+    // The GPT, read back by our strict parser, matches the manifest, and
+    // the root/verity GUIDs are the halves of the root hash (DPS).
+    let image = std::fs::read(out.join("disk.img")).unwrap();
+    let table = gpt::Gpt::parse_image(&image).unwrap();
+    let names: Vec<_> = table.partitions.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["esp", "root-a", "verity-a", "root-b", "verity-b", "state"]
+    );
+    let hash = hex::decode(&root_hash).unwrap();
+    let (root_uuid, verity_uuid) = gpt::types::verity_partition_uuids(&hash).unwrap();
+    assert_eq!(table.partitions[1].unique_guid, root_uuid);
+    assert_eq!(table.partitions[2].unique_guid, verity_uuid);
+    assert_eq!(table.partitions[1].type_guid, gpt::types::ROOT_X86_64);
+    assert_eq!(
+        table.partitions[2].type_guid,
+        gpt::types::ROOT_X86_64_VERITY
+    );
+    assert_eq!(table.partitions[5].type_guid, gpt::types::VAR);
+    assert!(table.partitions[1].attributes.successful());
+    assert_eq!(table.partitions[3].attributes.priority(), 0);
+    // Slot B and the state partition are empty (zeros) in a fresh image.
+    for name in ["root-b", "verity-b", "state"] {
+        let (off, size) = partition(&m, name);
+        let probe = &image
+            [usize::try_from(off).unwrap()..usize::try_from(off + size.min(1 << 20)).unwrap()];
+        assert!(probe.iter().all(|b| *b == 0), "{name} is not empty");
+    }
+
+    // sfdisk (util-linux) agrees on the layout.
+    let sf = Command::new("sfdisk")
+        .arg("--json")
+        .arg(out.join("disk.img"))
+        .output()
+        .unwrap();
+    assert!(
+        sf.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sf.stderr)
+    );
+    let sf: serde_json::Value = serde_json::from_slice(&sf.stdout).unwrap();
+    assert_eq!(
+        sf["partitiontable"]["partitions"].as_array().unwrap().len(),
+        6
+    );
+}
+
+#[test]
+fn verity_area_is_what_veritysetup_accepts() {
+    let out = built();
+    let m = manifest(out);
+    let dir = tempfile::tempdir().unwrap();
+    let (roff, _) = partition(&m, "root-a");
+    let (voff, _) = partition(&m, "verity-a");
+    let v = &m["slots"]["a"]["verity"];
+    let data_size = v["data_blocks"].as_u64().unwrap() * 4096;
+    slice(
+        &out.join("disk.img"),
+        roff,
+        data_size,
+        &dir.path().join("data"),
+    );
+    slice(
+        &out.join("disk.img"),
+        voff,
+        v["hash_area_size"].as_u64().unwrap(),
+        &dir.path().join("hash"),
+    );
+    let root = v["root_hash"].as_str().unwrap();
+    let vs = Command::new("veritysetup")
+        .arg("verify")
+        .arg(dir.path().join("data"))
+        .arg(dir.path().join("hash"))
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        vs.status.success(),
+        "veritysetup verify: {}",
+        String::from_utf8_lossy(&vs.stderr)
+    );
+    let dump = Command::new("veritysetup")
+        .arg("dump")
+        .arg(dir.path().join("hash"))
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains(v["salt"].as_str().unwrap()), "{dump}");
+    // The salt on the command line is the one in the superblock.
+    assert!(
+        m["slots"]["a"]["cmdline"]
+            .as_str()
+            .unwrap()
+            .contains(v["salt"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn root_has_no_suid_files_and_is_configured() {
+    let out = built();
+    let m = manifest(out);
+    let dir = tempfile::tempdir().unwrap();
+    let (roff, _) = partition(&m, "root-a");
+    let size = m["root"]["size"].as_u64().unwrap();
+    let erofs = dir.path().join("root.erofs");
+    slice(&out.join("disk.img"), roff, size, &erofs);
+    let tree = dir.path().join("tree");
+    let ex = Command::new("fsck.erofs")
+        .arg(format!("--extract={}", tree.display()))
+        .arg(&erofs)
+        .output()
+        .unwrap();
+    assert!(
+        ex.status.success(),
+        "fsck.erofs: {}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+
+    let mut files = 0;
+    let mut suid = Vec::new();
+    let mut stack = vec![tree.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = e.path().symlink_metadata().unwrap();
+            files += 1;
+            if meta.mode() & 0o6000 != 0 {
+                suid.push(e.path());
+            }
+            if meta.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    assert!(files > 1000, "only {files} files in the root");
+    assert!(suid.is_empty(), "SUID/SGID files in the image: {suid:?}");
+
+    let os = std::fs::read_to_string(tree.join("usr/lib/os-release")).unwrap();
+    assert!(
+        os.contains(&format!(
+            "VERSION_ID={}",
+            m["product"]["version"].as_str().unwrap()
+        )),
+        "{os}"
+    );
+    let mid = tree.join("etc/machine-id").symlink_metadata().unwrap();
+    assert_eq!(mid.len(), 0, "machine-id is not empty");
+    // State paths are empty mount points; their content is in the factory.
+    for p in ["var/lib", "var/log", "var/cache", "var/tmp", "home"] {
+        let n = std::fs::read_dir(tree.join(p)).unwrap().count();
+        assert_eq!(n, 0, "/{p} is not an empty mount point");
+    }
+    assert!(tree.join("usr/share/factory/var/lib/dpkg/status").is_file());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree.join("usr/lib/clip/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["paths"].as_array().unwrap().len(), 6);
+    assert!(
+        tree.join("usr/bin/clip-status")
+            .metadata()
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o111
+            != 0
+    );
+    // No kernel or Debian initrd left in the root: they live in the UKI
+    // (the kernel's config file may stay).
+    let boot: Vec<String> = std::fs::read_dir(tree.join("boot"))
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !boot
+            .iter()
+            .any(|n| n.starts_with("vmlinuz") || n.starts_with("initrd")),
+        "/boot holds a kernel or initrd: {boot:?}"
+    );
+}
+
+#[test]
+fn uki_is_signed_and_carries_the_slot_command_line() {
+    let out = built();
+    let m = manifest(out);
+    let uki = out.join(m["slots"]["a"]["uki"].as_str().unwrap());
+    clip(&[
+        "verify-signature".as_ref(),
+        "--cert".as_ref(),
+        out.join("keys/db.crt").as_os_str(),
+        uki.as_os_str(),
+    ])
+    .ok();
+    let sb = Command::new("sbverify")
+        .arg("--cert")
+        .arg(out.join("keys/db.crt"))
+        .arg(&uki)
+        .output()
+        .unwrap();
+    assert!(
+        sb.status.success(),
+        "sbverify: {}",
+        String::from_utf8_lossy(&sb.stderr)
+    );
+    let inspect = clip(&[
+        "uki".as_ref(),
+        "inspect".as_ref(),
+        "--json".as_ref(),
+        uki.as_os_str(),
+    ]);
+    let j = inspect.ok().json();
+    let text = j.to_string();
+    assert!(
+        text.contains(m["slots"]["a"]["verity"]["root_hash"].as_str().unwrap()),
+        "{text}"
+    );
+    let boot = out.join("artifacts/systemd-bootx64.efi");
+    let sb = Command::new("sbverify")
+        .arg("--cert")
+        .arg(out.join("keys/db.crt"))
+        .arg(&boot)
+        .output()
+        .unwrap();
+    assert!(
+        sb.status.success(),
+        "sbverify systemd-boot: {}",
+        String::from_utf8_lossy(&sb.stderr)
+    );
+    // The initramfs holds no shell and no busybox.
+    let cpio = std::fs::read(out.join("artifacts/initramfs.cpio")).unwrap();
+    let listing = Command::new("cpio")
+        .args(["-t", "--quiet"])
+        .stdin(std::fs::File::open(out.join("artifacts/initramfs.cpio")).unwrap())
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(names.lines().any(|l| l == "init"), "{names}");
+    assert!(
+        names.lines().any(|l| l.ends_with("dm-verity.ko.xz")),
+        "{names}"
+    );
+    for bad in ["bin/sh", "busybox", "bin/bash"] {
+        assert!(
+            !names.lines().any(|l| l.ends_with(bad)),
+            "{bad} in the initramfs"
+        );
+    }
+    assert!(cpio.len() < 16 << 20, "initramfs is {} bytes", cpio.len());
+}
+
+#[test]
+fn rebuild_is_reproducible_and_refuses_to_overwrite_without_force() {
+    let out = built();
+    let dir = tempfile::tempdir().unwrap();
+    let second = dir.path().join("out");
+    build_into(&second, Some(&out.join("keys")), false).ok();
+    let a = manifest(out);
+    let b = manifest(&second);
+    assert_eq!(
+        b["debian"]["tree_from_cache"], true,
+        "a rebuild should use the cached tree"
+    );
+    for key in ["root", "slots"] {
+        assert_eq!(a[key], b[key], "{key} differs between two builds");
+    }
+    let sha = |m: &serde_json::Value| m["files"][0]["sha256"].clone();
+    assert_eq!(sha(&a), sha(&b), "disk.img differs between two builds");
+
+    // A second build into the same directory is refused without --force.
+    let before = std::fs::metadata(second.join("disk.img"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    build_into(&second, Some(&out.join("keys")), false)
+        .expect(1)
+        .stderr_has("--force");
+    let after = std::fs::metadata(second.join("disk.img"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after, "the refused build touched disk.img");
+}
