@@ -28,12 +28,17 @@ pub const FORMAT_VERSION: u32 = 1;
 /// * no recommends: only what the product lists and their dependencies.
 /// * `--skip=essential/unlink`: keep the Essential `.deb`s in the archive
 ///   directory so the `sync-out` hook saves them in the deb cache too.
+/// * the setup hook asks initramfs-tools (read from its `modules.d`) to put
+///   the EROFS module in Debian's own initrd, which the builder keeps only to
+///   compare boot times on the same root (bench/boot-time): without it that
+///   initrd cannot mount an EROFS root.
 pub const FIXED_OPTIONS: &[&str] = &[
     "--mode=root",
     "--format=tar",
     "--variant=apt",
     "--aptopt=APT::Install-Recommends \"false\"",
     "--skip=essential/unlink",
+    "--setup-hook=mkdir -p \"$1\"/usr/share/initramfs-tools/modules.d && echo erofs > \"$1\"/usr/share/initramfs-tools/modules.d/clip-erofs",
 ];
 
 /// What determines an unconfigured tree.
@@ -213,6 +218,7 @@ mod tests {
                 "--variant=apt",
                 "--aptopt=APT::Install-Recommends \"false\"",
                 "--skip=essential/unlink",
+                "--setup-hook=mkdir -p \"$1\"/usr/share/initramfs-tools/modules.d && echo erofs > \"$1\"/usr/share/initramfs-tools/modules.d/clip-erofs",
                 "--architectures=amd64",
                 "--include=dbus,systemd,udev,linux-image-amd64",
                 "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
