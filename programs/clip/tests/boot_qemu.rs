@@ -16,59 +16,12 @@
 
 #[path = "support/run.rs"]
 mod run;
+mod testinit_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use run::{Run, clip};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn trixie(package: &str) -> PathBuf {
-    let out =
-        ok(Command::new(workspace_root().join("scripts/fetch-deb")).args(["trixie", package]));
-    PathBuf::from(out.trim())
-}
-
-fn build_testinit() -> PathBuf {
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("testinit");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    ok(Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["build", "--quiet", "--release", "-p", "testinit"])
-        .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
-        .arg(&target_dir)
-        .env(
-            "RUSTFLAGS",
-            "-C target-feature=+crt-static -C strip=symbols",
-        ));
-    target_dir.join("x86_64-unknown-linux-gnu/release/testinit")
-}
-
-fn initramfs(init: &[u8]) -> Vec<u8> {
-    let mut w = cpio::Writer::new(0);
-    for dir in ["dev", "proc", "sys"] {
-        w.dir(dir, 0o755).unwrap();
-    }
-    w.char_dev("dev/console", 0o600, 5, 1).unwrap();
-    w.file("init", 0o755, init).unwrap();
-    w.finish()
-}
+use testinit_support::{build_testinit, initramfs, stub, vmlinuz};
 
 /// `dir/disk.img`: GPT, one ESP partition with `efi` as BOOTX64.EFI.
 fn disk_with(dir: &Path, efi: &Path) -> PathBuf {
@@ -116,17 +69,8 @@ fn serial(run: &Run) -> String {
 #[test]
 fn clip_boot_enforces_secure_boot_attaches_a_tpm_and_bounds_every_wait() {
     let t0 = std::time::Instant::now();
-    let stub = trixie("systemd-boot-efi").join("usr/lib/systemd/boot/efi/linuxx64.efi.stub");
-    let kernel = trixie("linux-image-amd64").join("boot");
-    let vmlinuz = std::fs::read_dir(&kernel)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .expect("vmlinuz in linux-image-amd64");
+    let stub = stub();
+    let vmlinuz = vmlinuz();
     let testinit = std::fs::read(build_testinit()).unwrap();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();

@@ -25,11 +25,14 @@
 //! 10–20 s under TCG; every wait is bounded by BOOT_TIMEOUT. Set
 //! CLIP_KEEP_TEST_DIR=1 to keep the work directory. See docs/testing-qemu.md.
 
+mod testinit_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use qemu::{Firmware, Outcome, RunReport, SecureBootKeys, Vm};
+use testinit_support::{build_testinit, checked as run, initramfs, stub, vmlinuz};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 /// What the firmware prints when Secure Boot stops an image (EDK2 BdsDxe:
@@ -37,24 +40,6 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 /// not even start give "Security Violation").
 const REFUSALS: &[&str] = &["Access Denied", "Security Violation"];
 const BOOTED: &str = "CLIP-TESTINIT: booted";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn clip(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clip"));
@@ -64,41 +49,7 @@ fn clip(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
     run(&mut cmd)
 }
 
-/// Extracted trixie package (scripts/fetch-deb).
-fn trixie(package: &str) -> PathBuf {
-    let out =
-        run(Command::new(workspace_root().join("scripts/fetch-deb")).args(["trixie", package]));
-    PathBuf::from(out.trim())
-}
-
-/// programs/testinit, linked statically (it is the initramfs' only file).
-fn build_testinit() -> PathBuf {
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("testinit");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["build", "--quiet", "--release", "-p", "testinit"])
-        .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
-        .arg(&target_dir)
-        .env(
-            "RUSTFLAGS",
-            "-C target-feature=+crt-static -C strip=symbols",
-        ));
-    target_dir.join("x86_64-unknown-linux-gnu/release/testinit")
-}
-
-/// newc initramfs: /init plus the mount points and /dev/console, which the
-/// kernel opens as init's stdin/stdout before running it.
-fn initramfs(init: &[u8]) -> Vec<u8> {
-    let mut w = cpio::Writer::new(0);
-    for dir in ["dev", "proc", "sys"] {
-        w.dir(dir, 0o755).unwrap();
-    }
-    w.char_dev("dev/console", 0o600, 5, 1).unwrap();
-    w.file("init", 0o755, init).unwrap();
-    w.finish()
-}
-
+/// An ESP image holding `bootx64` as the removable-media loader.
 fn esp_with(dir: &Path, name: &str, bootx64: &Path) -> PathBuf {
     let mut esp = esp::Esp::new();
     esp.add(esp::BOOT_X64, std::fs::read(bootx64).unwrap())
@@ -181,18 +132,8 @@ fn assert_refused(report: &RunReport, what: &str) {
 fn secure_boot_runs_the_signed_uki_and_refuses_the_others() {
     let t0 = std::time::Instant::now();
     let step = |what: &str| eprintln!("[{:5.1} s] {what}", t0.elapsed().as_secs_f64());
-    let stub = trixie("systemd-boot-efi").join("usr/lib/systemd/boot/efi/linuxx64.efi.stub");
-    let kernel_pkg = trixie("linux-image-amd64");
-    let vmlinuz = std::fs::read_dir(kernel_pkg.join("boot"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .expect("vmlinuz in linux-image-amd64");
-    step("trixie packages ready");
+    let stub = stub();
+    let vmlinuz = vmlinuz();
     let testinit = std::fs::read(build_testinit()).unwrap();
 
     let work = tempfile::tempdir().unwrap();

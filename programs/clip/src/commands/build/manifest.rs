@@ -32,7 +32,8 @@ pub struct Manifest<'a> {
     pub placed: &'a [Placed],
     pub disk_size: u64,
     pub disk_guid: uuid::Uuid,
-    pub out: &'a Path,
+    /// [`files`] of the output directory.
+    pub files: Vec<Value>,
     pub timings: &'a [(&'static str, f64)],
     pub total_seconds: f64,
 }
@@ -48,27 +49,28 @@ fn file_entry(out: &Path, rel: &str) -> Result<Value> {
     Ok(json!({ "path": rel, "size": size, "sha256": hex::encode(hasher.finalize()) }))
 }
 
+/// Size and SHA-256 of disk.img and of every artifact (in name order).
+pub fn files(out: &Path) -> Result<Vec<Value>> {
+    let mut names: Vec<String> = std::fs::read_dir(out.join(super::ARTIFACTS_DIR))
+        .context("cannot list the artifacts")?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            format!(
+                "{}/{}",
+                super::ARTIFACTS_DIR,
+                e.file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    names.sort();
+    names.insert(0, super::IMAGE_FILE.to_owned());
+    names.iter().map(|rel| file_entry(out, rel)).collect()
+}
+
 impl Manifest<'_> {
     pub fn to_json(&self) -> Result<Value> {
         let p = self.product;
-        let mut files = Vec::new();
-        let mut names: Vec<String> = std::fs::read_dir(self.out.join(super::ARTIFACTS_DIR))
-            .context("cannot list the artifacts")?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| {
-                format!(
-                    "{}/{}",
-                    super::ARTIFACTS_DIR,
-                    e.file_name().to_string_lossy()
-                )
-            })
-            .collect();
-        names.sort();
-        names.insert(0, super::IMAGE_FILE.to_owned());
-        for rel in &names {
-            files.push(file_entry(self.out, rel)?);
-        }
         let partitions: Vec<Value> = self
             .placed
             .iter()
@@ -126,7 +128,7 @@ impl Manifest<'_> {
                 "guid": self.disk_guid.to_string(),
                 "partitions": partitions,
             },
-            "files": files,
+            "files": self.files,
             "timings_seconds": timings,
             "total_seconds": (self.total_seconds * 10.0).round() / 10.0,
         }))

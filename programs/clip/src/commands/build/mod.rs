@@ -444,6 +444,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
             .with_context(|| format!("cannot remove {}", work.display()))?;
     }
 
+    steps.step("manifest");
+    let files = manifest::files(out)?;
     let (timings, total) = steps.finish();
     let manifest = manifest::Manifest {
         product: &product,
@@ -463,7 +465,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         placed: &placed,
         disk_size: plan.disk_size(),
         disk_guid: plan.disk_guid,
-        out,
+        files,
         timings: &timings,
         total_seconds: total,
     }

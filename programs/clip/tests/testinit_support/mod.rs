@@ -1,0 +1,83 @@
+//! Shared by the QEMU tests that boot programs/testinit in a UKI
+//! (secureboot_qemu.rs, boot_qemu.rs): trixie's stub and kernel, testinit
+//! linked statically, and the one-file initramfs around it.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `cmd`, panicking with its output unless it succeeds; its stdout.
+pub fn checked(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Extracted trixie package (scripts/fetch-deb).
+pub fn trixie(package: &str) -> PathBuf {
+    let out =
+        checked(Command::new(workspace_root().join("scripts/fetch-deb")).args(["trixie", package]));
+    PathBuf::from(out.trim())
+}
+
+/// trixie's systemd-stub (the UKI stub of the target system's systemd).
+pub fn stub() -> PathBuf {
+    trixie("systemd-boot-efi").join("usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+}
+
+/// trixie's kernel (`boot/vmlinuz-*` of linux-image-amd64).
+pub fn vmlinuz() -> PathBuf {
+    std::fs::read_dir(trixie("linux-image-amd64").join("boot"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .expect("vmlinuz in linux-image-amd64")
+}
+
+/// programs/testinit, linked statically (it is the initramfs' only file).
+pub fn build_testinit() -> PathBuf {
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("testinit");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    checked(
+        Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "--release", "-p", "testinit"])
+            .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
+            .arg(&target_dir)
+            .env(
+                "RUSTFLAGS",
+                "-C target-feature=+crt-static -C strip=symbols",
+            ),
+    );
+    target_dir.join("x86_64-unknown-linux-gnu/release/testinit")
+}
+
+/// newc initramfs: /init plus the mount points and /dev/console, which the
+/// kernel opens as init's stdin/stdout before running it.
+pub fn initramfs(init: &[u8]) -> Vec<u8> {
+    let mut w = cpio::Writer::new(0);
+    for dir in ["dev", "proc", "sys"] {
+        w.dir(dir, 0o755).unwrap();
+    }
+    w.char_dev("dev/console", 0o600, 5, 1).unwrap();
+    w.file("init", 0o755, init).unwrap();
+    w.finish()
+}
