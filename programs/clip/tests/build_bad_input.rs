@@ -1,0 +1,124 @@
+//! `clip build` refuses bad input before any download or root-tree work: a
+//! clear message naming the problem, exit 1, no panic, and no disk.img or
+//! manifest.json left in the output directory.
+
+#[path = "support/run.rs"]
+mod run;
+
+use std::path::Path;
+
+use run::{Run, clip};
+
+fn product() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../products/clipos")
+}
+
+fn build(product: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "build".into(),
+        product.into(),
+        "--out".into(),
+        out.into(),
+        "--offline".into(),
+    ];
+    args.extend(extra.iter().map(Into::into));
+    clip(&args)
+}
+
+fn assert_nothing_built(out: &Path) {
+    for f in ["disk.img", "manifest.json"] {
+        assert!(!out.join(f).exists(), "{f} was left in {}", out.display());
+    }
+}
+
+#[test]
+fn missing_product_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    build(&dir.path().join("no-such-product"), &out, &[])
+        .expect(1)
+        .stderr_has("cannot load the product");
+    assert_nothing_built(&out);
+}
+
+#[test]
+fn missing_clip_init_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = dir.path().join("programs");
+    std::fs::create_dir(&programs).unwrap();
+    let out = dir.path().join("out");
+    build(
+        &product(),
+        &out,
+        &["--programs", programs.to_str().unwrap()],
+    )
+    .expect(1)
+    .stderr_has("clip-init is missing");
+    assert_nothing_built(&out);
+}
+
+#[test]
+fn dynamically_linked_clip_init_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = dir.path().join("programs");
+    std::fs::create_dir(&programs).unwrap();
+    // Any dynamically linked executable: the initramfs has no loader for it.
+    std::fs::copy("/bin/true", programs.join("clip-init")).unwrap();
+    std::fs::copy("/bin/true", programs.join("clip-status")).unwrap();
+    let out = dir.path().join("out");
+    build(
+        &product(),
+        &out,
+        &["--programs", programs.to_str().unwrap()],
+    )
+    .expect(1)
+    .stderr_has("dynamically linked");
+    assert_nothing_built(&out);
+
+    std::fs::write(programs.join("clip-init"), b"#!/bin/sh\n").unwrap();
+    build(
+        &product(),
+        &out,
+        &["--programs", programs.to_str().unwrap()],
+    )
+    .expect(1)
+    .stderr_has("not a 64-bit little-endian ELF");
+    assert_nothing_built(&out);
+}
+
+#[test]
+fn keys_directory_without_db_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = dir.path().join("programs");
+    std::fs::create_dir(&programs).unwrap();
+    // A static ELF is needed to get past the program checks: any will do
+    // here, the keys are checked before the root tree.
+    let fake = static_elf();
+    std::fs::write(programs.join("clip-init"), &fake).unwrap();
+    std::fs::write(programs.join("clip-status"), &fake).unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let out = dir.path().join("out");
+    build(
+        &product(),
+        &out,
+        &[
+            "--programs",
+            programs.to_str().unwrap(),
+            "--keys",
+            keys.to_str().unwrap(),
+        ],
+    )
+    .expect(1)
+    .stderr_has("no db.key");
+    assert_nothing_built(&out);
+}
+
+/// A minimal 64-bit ELF header with no program headers (so no PT_INTERP).
+fn static_elf() -> Vec<u8> {
+    let mut e = vec![0u8; 64];
+    e[..4].copy_from_slice(b"\x7fELF");
+    e[4] = 2; // 64-bit
+    e[5] = 1; // little-endian
+    e
+}
