@@ -21,7 +21,7 @@ mod testinit_support;
 use std::path::{Path, PathBuf};
 
 use run::{Run, clip};
-use testinit_support::{build_testinit, initramfs, stub, vmlinuz};
+use testinit_support::testinit_uki;
 
 /// `dir/disk.img`: GPT, one ESP partition with `efi` as BOOTX64.EFI.
 fn disk_with(dir: &Path, efi: &Path) -> PathBuf {
@@ -69,24 +69,9 @@ fn serial(run: &Run) -> String {
 #[test]
 fn clip_boot_enforces_secure_boot_attaches_a_tpm_and_bounds_every_wait() {
     let t0 = std::time::Instant::now();
-    let stub = stub();
-    let vmlinuz = vmlinuz();
-    let testinit = std::fs::read(build_testinit()).unwrap();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let initrd = w.join("initrd.cpio");
-    std::fs::write(&initrd, initramfs(&testinit)).unwrap();
-    let nonce = format!(
-        "{:x}{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let cmdline = format!("console=ttyS0 quiet loglevel=3 panic=-1 testinit.marker={nonce}");
-    let os_release = w.join("os-release");
-    std::fs::write(&os_release, "ID=clipos\nNAME=\"CLIP OS\"\nVERSION_ID=0\n").unwrap();
+    let (uki, nonce) = testinit_uki(w, "ID=clipos\nNAME=\"CLIP OS\"\nVERSION_ID=0\n");
     let keys = w.join("keys");
     clip(&[
         &"keys" as &dyn AsRef<std::ffi::OsStr>,
@@ -94,24 +79,6 @@ fn clip_boot_enforces_secure_boot_attaches_a_tpm_and_bounds_every_wait() {
         &keys,
         &"--name",
         &"clip boot test",
-    ])
-    .ok();
-    let uki = w.join("uki.efi");
-    clip(&[
-        &"uki" as &dyn AsRef<std::ffi::OsStr>,
-        &"build",
-        &"--stub",
-        &stub,
-        &"--linux",
-        &vmlinuz,
-        &"--initrd",
-        &initrd,
-        &"--cmdline",
-        &cmdline,
-        &"--os-release",
-        &os_release,
-        &"--out",
-        &uki,
     ])
     .ok();
     let signed = w.join("signed.efi");

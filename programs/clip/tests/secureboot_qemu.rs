@@ -32,7 +32,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use qemu::{Firmware, Outcome, RunReport, SecureBootKeys, Vm};
-use testinit_support::{build_testinit, checked as run, initramfs, stub, vmlinuz};
+use testinit_support::{checked as run, testinit_uki};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 /// What the firmware prints when Secure Boot stops an image (EDK2 BdsDxe:
@@ -132,10 +132,6 @@ fn assert_refused(report: &RunReport, what: &str) {
 fn secure_boot_runs_the_signed_uki_and_refuses_the_others() {
     let t0 = std::time::Instant::now();
     let step = |what: &str| eprintln!("[{:5.1} s] {what}", t0.elapsed().as_secs_f64());
-    let stub = stub();
-    let vmlinuz = vmlinuz();
-    let testinit = std::fs::read(build_testinit()).unwrap();
-
     let work = tempfile::tempdir().unwrap();
     let w = work.path().to_owned();
     // CLIP_KEEP_TEST_DIR=1 keeps the images, keys and serial logs to look at
@@ -147,26 +143,11 @@ fn secure_boot_runs_the_signed_uki_and_refuses_the_others() {
         Some(work)
     };
     let w = w.as_path();
-    let initrd = w.join("initrd.cpio");
-    std::fs::write(&initrd, initramfs(&testinit)).unwrap();
-    let os_release = w.join("os-release");
-    std::fs::write(
-        &os_release,
+    let (uki, nonce) = testinit_uki(
+        w,
         "ID=clipos\nNAME=\"CLIP OS\"\nVERSION_ID=0\nPRETTY_NAME=\"CLIP OS (Secure Boot test)\"\n",
-    )
-    .unwrap();
-    // A fresh marker per run: the line must come from this UKI's command line.
-    let nonce = format!(
-        "{:x}{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
     );
-    let cmdline = format!("console=ttyS0 quiet loglevel=3 panic=-1 testinit.marker={nonce}");
-
-    step("testinit built");
+    step("testinit UKI built");
     let keys = w.join("keys");
     clip(&[&"keys", &"generate", &keys, &"--name", &"clip qemu test"]);
     // A key and certificate the firmware does not know (openssl: quicker
@@ -181,23 +162,6 @@ fn secure_boot_runs_the_signed_uki_and_refuses_the_others() {
         .arg("-out")
         .arg(&other_crt));
     step("keys generated");
-    let uki = w.join("uki.efi");
-    clip(&[
-        &"uki",
-        &"build",
-        &"--stub",
-        &stub,
-        &"--linux",
-        &vmlinuz,
-        &"--initrd",
-        &initrd,
-        &"--cmdline",
-        &cmdline,
-        &"--os-release",
-        &os_release,
-        &"--out",
-        &uki,
-    ]);
     let signed = w.join("signed.efi");
     let foreign = w.join("foreign.efi");
     clip(&[

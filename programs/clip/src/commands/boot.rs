@@ -224,7 +224,7 @@ fn firmware(args: &BootArgs, image_dir: &Path) -> Result<qemu::Firmware> {
         kek: vec![keys.join("KEK.crt")],
         db: vec![keys.join("db.crt")],
     };
-    let cache = cache_dir().join("ovmf-vars");
+    let cache = super::build::cache_dir(None)?.join("ovmf-vars");
     let vars = qemu::firmware::enroll_cached(&fw.vars, &set, &cache).with_context(|| {
         format!(
             "cannot enroll the Secure Boot keys of {} into the firmware variables",
@@ -232,20 +232,6 @@ fn firmware(args: &BootArgs, image_dir: &Path) -> Result<qemu::Firmware> {
         )
     })?;
     Ok(fw.with_vars(vars))
-}
-
-/// `$CLIP_CACHE`, else `$XDG_CACHE_HOME/clip`, else `~/.cache/clip` (as ./dev).
-fn cache_dir() -> PathBuf {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("CLIP_CACHE") {
-        return dir.into();
-    }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("clip");
-    }
-    var("HOME")
-        .map_or_else(std::env::temp_dir, PathBuf::from)
-        .join(".cache/clip")
 }
 
 fn spinner(image: &Path) -> indicatif::ProgressBar {

@@ -81,3 +81,40 @@ pub fn initramfs(init: &[u8]) -> Vec<u8> {
     w.file("init", 0o755, init).unwrap();
     w.finish()
 }
+
+/// An unsigned UKI (`DIR/uki.efi`, made by `clip uki build`) of trixie's
+/// stub and kernel, with testinit as its initrd and `os_release` as its
+/// .osrel. Its command line carries a marker fresh for this run, so that
+/// the console line `CLIP-TESTINIT: marker=<marker>` can only come from this
+/// UKI. Returns (the UKI, the marker).
+pub fn testinit_uki(dir: &Path, os_release: &str) -> (PathBuf, String) {
+    let testinit = std::fs::read(build_testinit()).unwrap();
+    let initrd = dir.join("initrd.cpio");
+    std::fs::write(&initrd, initramfs(&testinit)).unwrap();
+    let os_release_file = dir.join("os-release");
+    std::fs::write(&os_release_file, os_release).unwrap();
+    let marker = format!(
+        "{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let cmdline = format!("console=ttyS0 quiet loglevel=3 panic=-1 testinit.marker={marker}");
+    let uki = dir.join("uki.efi");
+    checked(
+        Command::new(env!("CARGO_BIN_EXE_clip"))
+            .args(["uki", "build", "--stub"])
+            .arg(stub())
+            .arg("--linux")
+            .arg(vmlinuz())
+            .arg("--initrd")
+            .arg(&initrd)
+            .args(["--cmdline", &cmdline, "--os-release"])
+            .arg(&os_release_file)
+            .arg("--out")
+            .arg(&uki),
+    );
+    (uki, marker)
+}

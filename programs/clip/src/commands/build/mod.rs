@@ -94,15 +94,23 @@ impl BuildArgs {
     }
 }
 
-/// The cache directory: `--cache`, `$CLIP_CACHE`, or `~/.cache/clip`.
+/// The cache directory: `given` (`--cache`), else `$CLIP_CACHE`, else
+/// `$XDG_CACHE_HOME/clip`, else `~/.cache/clip` — the rule `./dev` follows
+/// too, so that the commands and the test suite share one cache. Empty
+/// variables count as unset.
 pub fn cache_dir(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = given {
         return Ok(dir.to_owned());
     }
-    if let Some(dir) = std::env::var_os("CLIP_CACHE") {
-        return Ok(PathBuf::from(dir));
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("CLIP_CACHE") {
+        return Ok(dir.into());
     }
-    let home = std::env::var_os("HOME").context("neither --cache, CLIP_CACHE nor HOME is set")?;
+    if let Some(dir) = var("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(dir).join("clip"));
+    }
+    let home =
+        var("HOME").context("neither --cache, CLIP_CACHE, XDG_CACHE_HOME nor HOME is set")?;
     Ok(PathBuf::from(home).join(".cache/clip"))
 }
 
