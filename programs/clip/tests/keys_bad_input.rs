@@ -124,16 +124,18 @@ fn missing_parent() {
 
 #[test]
 fn unwritable_parent() {
-    let base = scratch("keys_bad_input-ro");
-    fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
-    let parent = base.join("locked");
+    // Root ignores permission bits: as root, clip runs as nobody instead.
+    // Nobody may be unable to reach this clone (in root's 0700 home, say),
+    // so the parent and the clip it runs both live in a directory anyone
+    // can reach.
+    let (sandbox, clip) = reachable_sandbox();
+    let parent = sandbox.path().join("locked");
     fs::create_dir(&parent).unwrap();
     fs::set_permissions(&parent, fs::Permissions::from_mode(0o555)).unwrap();
     let dir = parent.join("keys");
-    let mut cmd = Command::new(clip_path());
+    let mut cmd = Command::new(&clip);
     cmd.args([OsStr::new("keys"), "generate".as_ref(), dir.as_os_str()]);
     if is_root() {
-        // Root ignores permission bits: run as nobody instead.
         cmd.uid(65_534).gid(65_534);
     }
     run(cmd)

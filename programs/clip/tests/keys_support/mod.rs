@@ -216,3 +216,35 @@ pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
+
+/// A new directory (mode 0755) that every user can reach, holding a copy of
+/// the `clip` under test (mode 0755), for tests that run clip as another
+/// user: the clone, and so `target/`, may sit where that user cannot go
+/// (root's home is mode 0700). Panics, naming the candidates, when no
+/// temporary directory is reachable by all. Removed on drop.
+pub fn reachable_sandbox() -> (tempfile::TempDir, PathBuf) {
+    let candidates = [std::env::temp_dir(), "/tmp".into(), "/var/tmp".into()];
+    let base = candidates
+        .iter()
+        .find(|dir| reachable_by_all(dir))
+        .unwrap_or_else(|| {
+            panic!("none of {candidates:?} can be reached by every user (o+x on each ancestor)")
+        });
+    let sandbox = tempfile::Builder::new()
+        .prefix("clip-test-")
+        .permissions(fs::Permissions::from_mode(0o755))
+        .tempdir_in(base)
+        .unwrap_or_else(|e| panic!("cannot create a directory in {}: {e}", base.display()));
+    let clip = sandbox.path().join("clip");
+    fs::copy(clip_path(), &clip).unwrap();
+    fs::set_permissions(&clip, fs::Permissions::from_mode(0o755)).unwrap();
+    (sandbox, clip)
+}
+
+/// True when `dir` and each of its ancestors let others search it (o+x).
+fn reachable_by_all(dir: &Path) -> bool {
+    dir.is_absolute()
+        && dir.ancestors().all(|d| {
+            fs::metadata(d).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
+        })
+}
