@@ -146,6 +146,55 @@ fn unwritable_parent() {
 }
 
 #[test]
+fn dir_writable_by_others() {
+    let base = scratch("keys_bad_input-loose");
+    // Group- or world-writable, sticky or not: others could replace the
+    // certificates and .auth files. Refused with or without --force.
+    for (name, mode, shown) in [
+        ("world", 0o777, "mode 0777"),
+        ("group", 0o770, "mode 0770"),
+        ("sticky", 0o1777, "mode 1777"),
+        ("group-only-w", 0o720, "mode 0720"),
+    ] {
+        let dir = base.join(name);
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        for force in [false, true] {
+            let mut args = vec![OsStr::new("generate"), dir.as_os_str()];
+            if force {
+                args.push(OsStr::new("--force"));
+            }
+            keys(&args)
+                .expect(1)
+                .stderr_has(&format!(
+                    "{} is writable by other users ({shown})",
+                    dir.display()
+                ))
+                .stderr_has("chmod go-w");
+            assert!(listing(&dir).is_empty(), "{name}: something was written");
+            let now = fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(now, mode, "{name}: mode changed");
+        }
+    }
+    // Private or only readable by others: fine, and left as it was; the
+    // private keys are 0600 either way.
+    for (name, mode) in [("private", 0o700), ("readable", 0o755)] {
+        let dir = base.join(name);
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        keys(&[OsStr::new("generate"), dir.as_os_str()]).ok();
+        let expected: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(listing(&dir), expected, "{name}");
+        for (file, file_mode) in FILES {
+            let m = fs::metadata(dir.join(file)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m, file_mode, "{name}/{file}");
+        }
+        let now = fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(now, mode, "{name}: mode changed");
+    }
+}
+
+#[test]
 fn bad_names_and_times() {
     let base = scratch("keys_bad_input-args");
     let dir = base.join("keys");

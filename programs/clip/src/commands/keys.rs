@@ -42,7 +42,8 @@ pub enum KeysCommand {
     /// update.key, update.pub and keys.json. Private keys are mode 0600.
     /// Times come from SOURCE_DATE_EPOCH when it is set.
     Generate {
-        /// Directory for the key set; created (mode 0700) if missing.
+        /// Directory for the key set; created (mode 0700) if missing. An
+        /// existing one must not be writable by group or others.
         dir: PathBuf,
         /// Replace the files of an existing key set in DIR.
         #[arg(long)]
@@ -336,6 +337,18 @@ fn check_target(dir: &Path, force: bool) -> Result<Target> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot stat {}", dir.display())),
         Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", dir.display()),
+        Ok(m) if m.permissions().mode() & 0o022 != 0 => {
+            // Others could replace the certificates and .auth files or,
+            // with the sticky bit (/tmp), plant files of the set first.
+            bail!(
+                "{} is writable by other users (mode {:04o}): they could plant or replace \
+                 the certificates and .auth files of the set; restrict it first \
+                 (chmod go-w {}) or use a new directory",
+                dir.display(),
+                m.permissions().mode() & 0o7777,
+                dir.display()
+            )
+        }
         Ok(_) => {
             let existing: Vec<String> = set_files()
                 .into_iter()
