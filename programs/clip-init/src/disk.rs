@@ -8,10 +8,18 @@
 //! trusted. The state partition is the one of type "var" named `state` on
 //! the same disk. GPT entry `i` is partition device `<disk><i+1>`, or
 //! `<disk>p<i+1>` when the disk name ends in a digit (`nvme0n1p1`).
+//!
+//! Ambiguity stops the boot rather than letting order decide: two entries
+//! carrying one of the hash's GUIDs, two state partitions, or matches on two
+//! disks. Each disk's table is read on a thread of its own, so a disk whose
+//! reads hang delays the boot to the wait's deadline and no further.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -47,13 +55,31 @@ pub fn partition_device_name(disk: &str, index: u32) -> String {
 }
 
 /// Picks root, verity and state out of a parsed table. `Ok(None)` when the
-/// root hash's partitions are not both there.
+/// root hash's partitions are not both there; an error when the table is
+/// ambiguous (two entries carrying one of the root hash's GUIDs, or two
+/// state partitions), since taking the first would let table order decide.
 pub fn match_partitions<'a>(
     gpt: &'a Gpt,
     root_hash: &[u8; 32],
 ) -> Result<Option<[Option<&'a Partition>; 3]>> {
     let (root_uuid, verity_uuid) =
         types::verity_partition_uuids(root_hash).expect("a 32-byte hash has two halves");
+    for (uuid, role) in [(root_uuid, "root"), (verity_uuid, "verity")] {
+        // Counted whatever their type: a same-GUID entry of another type is
+        // just as ambiguous.
+        let entries: Vec<u32> = gpt
+            .partitions
+            .iter()
+            .filter(|p| p.unique_guid == uuid)
+            .map(|p| p.index + 1)
+            .collect();
+        if entries.len() > 1 {
+            bail!(
+                "GPT entries {entries:?} all have unique GUID {uuid} (the {role} partition of \
+                 this root hash); partition GUIDs must be unique: refusing to guess"
+            );
+        }
+    }
     let find = |uuid, ty| {
         gpt.partitions
             .iter()
@@ -96,6 +122,21 @@ fn read_gpt(disk: &str) -> std::result::Result<Gpt, String> {
         .map_err(|e| format!("no valid GPT: {e}"))
 }
 
+/// The whole disks in `/sys/block`, sorted (device-mapper, loop and RAM
+/// disks left out).
+fn list_disks() -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir("/sys/block") {
+        Ok(entries) => entries,
+        Err(e) => bail!("cannot list /sys/block: {e}"),
+    };
+    let mut disks: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|d| !d.starts_with("dm-") && !d.starts_with("loop") && !d.starts_with("ram"))
+        .collect();
+    disks.sort();
+    Ok(disks)
+}
+
 fn part(disk: &str, p: &Partition) -> Part {
     Part {
         dev: Path::new("/dev").join(partition_device_name(disk, p.index)),
@@ -107,102 +148,220 @@ fn is_block_device(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
 }
 
-/// One scan of `/sys/block`. `Ok(None)` if nothing matches yet; `notes`
-/// gets one line per disk looked at.
-fn scan(root_hash: &[u8; 32], notes: &mut Vec<String>) -> Result<Option<Found>> {
-    notes.clear();
-    let mut found: Vec<Found> = Vec::new();
-    let entries = match std::fs::read_dir("/sys/block") {
-        Ok(entries) => entries,
-        Err(e) => bail!("cannot list /sys/block: {e}"),
-    };
-    let mut disks: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|d| !d.starts_with("dm-") && !d.starts_with("loop") && !d.starts_with("ram"))
-        .collect();
-    disks.sort();
-    for disk in disks {
-        let gpt = match read_gpt(&disk) {
-            Ok(gpt) => gpt,
-            Err(why) => {
-                notes.push(format!("{disk}: {why}"));
+type GptRead = std::result::Result<Gpt, String>;
+
+/// How the search reaches the machine; tests pass their own.
+pub struct Host {
+    pub list_disks: Box<dyn Fn() -> Result<Vec<String>>>,
+    /// Runs on a thread of its own: it may block for ever.
+    pub read_gpt: Arc<dyn Fn(&str) -> GptRead + Send + Sync>,
+    pub node_exists: Box<dyn Fn(&Path) -> bool>,
+}
+
+impl Host {
+    pub fn real() -> Self {
+        Self {
+            list_disks: Box::new(list_disks),
+            read_gpt: Arc::new(read_gpt),
+            node_exists: Box::new(is_block_device),
+        }
+    }
+}
+
+/// The search for the root hash's disk. Each disk's table is read on a
+/// thread of its own, so that a disk whose reads never return cannot hold
+/// the boot past its deadline: its read stays pending (a thread blocked in
+/// the kernel cannot be cancelled) and is reported instead.
+struct Search {
+    host: Host,
+    root_hash: [u8; 32],
+    pending: HashMap<String, (Instant, Receiver<GptRead>)>,
+    /// Per disk, what the last scan saw; becomes the error's "seen" list.
+    notes: Vec<String>,
+}
+
+/// What one scan decided.
+enum Scan {
+    Found(Found),
+    /// The only match, but a disk has not answered yet: it could hold a
+    /// second one. Taken only once the deadline has passed.
+    FoundButPending(Found, Vec<String>),
+    NotYet,
+}
+
+/// How long one scan waits for a disk's table before moving on.
+const READ_PATIENCE: Duration = Duration::from_secs(1);
+
+impl Search {
+    fn new(host: Host, root_hash: &[u8; 32]) -> Self {
+        Self {
+            host,
+            root_hash: *root_hash,
+            pending: HashMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Starts the reads not already under way, then collects what answered
+    /// by `until`.
+    fn read_tables(&mut self, disks: &[String], until: Instant) -> Vec<(String, GptRead)> {
+        self.pending.retain(|d, _| disks.contains(d));
+        for disk in disks {
+            if !self.pending.contains_key(disk) {
+                let (tx, rx) = mpsc::channel();
+                let read = Arc::clone(&self.host.read_gpt);
+                let name = disk.clone();
+                // A failed send only means the search is over.
+                std::thread::spawn(move || drop(tx.send(read(&name))));
+                self.pending.insert(disk.clone(), (Instant::now(), rx));
+            }
+        }
+        let mut answered = Vec::new();
+        for disk in disks {
+            let Some((_, rx)) = self.pending.get(disk) else {
+                continue;
+            };
+            let wait = until.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(read) => {
+                    self.pending.remove(disk);
+                    answered.push((disk.clone(), read));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.pending.remove(disk);
+                    answered.push((disk.clone(), Err("its reader stopped".into())));
+                }
+            }
+        }
+        answered
+    }
+
+    fn scan(&mut self, deadline: Instant) -> Result<Scan> {
+        self.notes.clear();
+        let disks = (self.host.list_disks)()?;
+        let until = deadline.min(Instant::now() + READ_PATIENCE);
+        let mut found: Vec<Found> = Vec::new();
+        for (disk, read) in self.read_tables(&disks, until) {
+            let gpt = match read {
+                Ok(gpt) => gpt,
+                Err(why) => {
+                    self.notes.push(format!("{disk}: {why}"));
+                    continue;
+                }
+            };
+            let matched = match_partitions(&gpt, &self.root_hash)
+                .map_err(|e| anyhow::anyhow!("disk /dev/{disk}: {e}"))?;
+            let Some([Some(root), Some(verity), state]) = matched else {
+                self.notes.push(format!(
+                    "{disk}: GPT with {} partitions, none for this root hash",
+                    gpt.partitions.len()
+                ));
+                continue;
+            };
+            let f = Found {
+                root: part(&disk, root),
+                verity: part(&disk, verity),
+                state: state.map(|s| part(&disk, s)),
+                disk: disk.clone(),
+            };
+            // The kernel adds the partition nodes shortly after the disk.
+            let nodes = [Some(&f.root), Some(&f.verity), f.state.as_ref()];
+            if let Some(missing) = nodes
+                .into_iter()
+                .flatten()
+                .find(|p| !(self.host.node_exists)(&p.dev))
+            {
+                self.notes.push(format!(
+                    "{disk}: partition node {} not there yet",
+                    missing.dev.display()
+                ));
                 continue;
             }
-        };
-        let matched = match_partitions(&gpt, root_hash)
-            .map_err(|e| anyhow::anyhow!("disk /dev/{disk}: {e}"))?;
-        let Some([Some(root), Some(verity), state]) = matched else {
-            notes.push(format!(
-                "{disk}: GPT with {} partitions, none for this root hash",
-                gpt.partitions.len()
-            ));
-            continue;
-        };
-        let f = Found {
-            root: part(&disk, root),
-            verity: part(&disk, verity),
-            state: state.map(|s| part(&disk, s)),
-            disk: disk.clone(),
-        };
-        // The kernel adds the partition nodes shortly after the disk.
-        let nodes = [Some(&f.root), Some(&f.verity), f.state.as_ref()];
-        if let Some(missing) = nodes
-            .into_iter()
-            .flatten()
-            .find(|p| !is_block_device(&p.dev))
-        {
-            notes.push(format!(
-                "{disk}: partition node {} not there yet",
-                missing.dev.display()
-            ));
-            continue;
+            found.push(f);
         }
-        found.push(f);
+        let mut silent: Vec<String> = self
+            .pending
+            .iter()
+            .map(|(disk, (since, _))| {
+                format!(
+                    "{disk}: its reads have not returned after {} ms",
+                    since.elapsed().as_millis()
+                )
+            })
+            .collect();
+        silent.sort();
+        self.notes.extend(silent.iter().cloned());
+        if found.len() > 1 {
+            let names: Vec<&str> = found.iter().map(|f| f.disk.as_str()).collect();
+            bail!(
+                "the root hash's partitions are on more than one disk ({}): refusing to guess",
+                names.join(", ")
+            );
+        }
+        Ok(match found.pop() {
+            None => Scan::NotYet,
+            Some(f) if silent.is_empty() => Scan::Found(f),
+            Some(f) => Scan::FoundButPending(f, silent),
+        })
     }
-    if found.len() > 1 {
-        let names: Vec<&str> = found.iter().map(|f| f.disk.as_str()).collect();
-        bail!(
-            "the root hash's partitions are on more than one disk ({}): refusing to guess",
-            names.join(", ")
-        );
-    }
-    Ok(found.pop())
 }
 
 /// Polls every 50 ms until the disk appears, for at most `timeout`.
 pub fn wait(root_hash: &[u8; 32], timeout: Duration) -> Result<Found> {
+    search(Host::real(), root_hash, timeout)
+}
+
+/// [`wait`] on any host. A disk that never answers delays the boot to the
+/// deadline, not beyond: then the one match found is taken, the silent
+/// disks named on the console.
+pub fn search(host: Host, root_hash: &[u8; 32], timeout: Duration) -> Result<Found> {
     let (root_uuid, verity_uuid) =
         types::verity_partition_uuids(root_hash).expect("a 32-byte hash has two halves");
     let start = Instant::now();
-    let mut notes = Vec::new();
+    let deadline = start + timeout;
+    let mut search = Search::new(host, root_hash);
     loop {
-        if let Some(found) = scan(root_hash, &mut notes)? {
-            say(&format!(
-                "disk /dev/{}: root {} verity {} state {} (after {} ms)",
-                found.disk,
-                found.root.dev.display(),
-                found.verity.dev.display(),
+        let found = match search.scan(deadline)? {
+            Scan::Found(found) => found,
+            Scan::FoundButPending(found, silent) if Instant::now() >= deadline => {
+                say(&format!(
+                    "disk /dev/{}: taken although other disks did not answer within {} s ({})",
+                    found.disk,
+                    timeout.as_secs(),
+                    silent.join("; ")
+                ));
                 found
-                    .state
-                    .as_ref()
-                    .map_or("none".into(), |s| s.dev.display().to_string()),
-                start.elapsed().as_millis()
-            ));
-            return Ok(found);
-        }
-        if start.elapsed() >= timeout {
-            let seen = if notes.is_empty() {
-                "no disks".to_owned()
-            } else {
-                notes.join("; ")
-            };
-            bail!(
-                "no disk has a root partition with UUID {root_uuid} and a verity partition with UUID {verity_uuid} \
-                 (from clip.verity.roothash) after {} s; seen: {seen}",
-                timeout.as_secs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+            }
+            Scan::FoundButPending(..) | Scan::NotYet => {
+                if Instant::now() >= deadline {
+                    let seen = if search.notes.is_empty() {
+                        "no disks".to_owned()
+                    } else {
+                        search.notes.join("; ")
+                    };
+                    bail!(
+                        "no disk has a root partition with UUID {root_uuid} and a verity partition with UUID {verity_uuid} \
+                         (from clip.verity.roothash) after {} s; seen: {seen}",
+                        timeout.as_secs()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        say(&format!(
+            "disk /dev/{}: root {} verity {} state {} (after {} ms)",
+            found.disk,
+            found.root.dev.display(),
+            found.verity.dev.display(),
+            found
+                .state
+                .as_ref()
+                .map_or("none".into(), |s| s.dev.display().to_string()),
+            start.elapsed().as_millis()
+        ));
+        return Ok(found);
     }
 }
 
@@ -231,7 +390,8 @@ mod tests {
 
     #[test]
     fn partitions_are_matched_by_hash_derived_uuid_and_type() {
-        let hash = [7u8; 32];
+        let mut hash = [7u8; 32];
+        hash[16] = 6; // distinct halves: distinct root and verity GUIDs
         let mut other = hash;
         other[0] = 8;
         other[31] = 8;
@@ -269,5 +429,146 @@ mod tests {
             .partition(spec(types::VAR, Uuid::from_u128(4), "state"));
         let e = match_partitions(&layout.build().unwrap(), &hash).unwrap_err();
         assert!(e.to_string().contains("named \"state\""), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+    use gpt::{Attributes, DiskLayout, PartitionSpec, Size, Uuid};
+
+    /// Distinct halves, as every real root hash has: the root and verity
+    /// GUIDs differ.
+    const HASH: [u8; 32] = *b"0123456789abcdefghijklmnopqrstuv";
+
+    fn spec(ty: Uuid, unique: Uuid, name: &str) -> PartitionSpec {
+        PartitionSpec {
+            type_guid: ty,
+            unique_guid: unique,
+            name: name.into(),
+            size: Size::Bytes(1 << 20),
+            attributes: Attributes::default(),
+        }
+    }
+
+    fn matching_table() -> Gpt {
+        let (root, verity) = types::verity_partition_uuids(&HASH).unwrap();
+        DiskLayout::new(64 << 20, Uuid::from_u128(1))
+            .partition(spec(types::ROOT_X86_64, root, "root-a"))
+            .partition(spec(types::ROOT_X86_64_VERITY, verity, "verity-a"))
+            .build()
+            .unwrap()
+    }
+
+    /// A host whose disk `hung` never answers (its reader blocks for ever,
+    /// as a read on a dead device does) and whose `good` disks hold the
+    /// matching table.
+    fn host(disks: &[&str], good: &'static [&'static str], hung: &'static str) -> Host {
+        let disks: Vec<String> = disks.iter().map(|d| (*d).to_owned()).collect();
+        let table = matching_table();
+        Host {
+            list_disks: Box::new(move || Ok(disks.clone())),
+            read_gpt: Arc::new(move |disk: &str| {
+                if disk == hung {
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                if good.contains(&disk) {
+                    Ok(table.clone())
+                } else {
+                    Err("no valid GPT: not a GPT".into())
+                }
+            }),
+            node_exists: Box::new(|_| true),
+        }
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    /// Far below "for ever", far above a loaded machine's scheduling noise.
+    const SLACK: Duration = Duration::from_secs(3);
+
+    #[test]
+    fn a_disk_that_never_answers_delays_the_boot_to_the_deadline_only() {
+        let start = Instant::now();
+        let found = search(host(&["vda", "vdb"], &["vda"], "vdb"), &HASH, TIMEOUT).unwrap();
+        let took = start.elapsed();
+        assert_eq!(found.disk, "vda");
+        assert_eq!(found.root.dev, Path::new("/dev/vda1"));
+        assert!(took >= TIMEOUT, "taken before the silent disk's deadline");
+        assert!(took < TIMEOUT + SLACK, "stalled for {took:?}");
+    }
+
+    #[test]
+    fn a_silent_disk_is_named_when_nothing_is_found() {
+        let start = Instant::now();
+        let e = search(host(&["vda", "vdb"], &[], "vdb"), &HASH, TIMEOUT).unwrap_err();
+        assert!(start.elapsed() < TIMEOUT + SLACK, "stalled");
+        let e = e.to_string();
+        assert!(e.contains("after 2 s; seen: "), "{e}");
+        assert!(e.contains("vda: no valid GPT: not a GPT"), "{e}");
+        assert!(e.contains("vdb: its reads have not returned after "), "{e}");
+    }
+
+    #[test]
+    fn answering_disks_are_taken_at_once() {
+        let start = Instant::now();
+        let found = search(host(&["vda", "vdb"], &["vdb"], "none"), &HASH, TIMEOUT).unwrap();
+        assert_eq!(found.disk, "vdb");
+        assert!(start.elapsed() < TIMEOUT, "waited for the deadline");
+    }
+
+    #[test]
+    fn two_matching_disks_are_refused() {
+        let e = search(
+            host(&["vda", "vdb"], &["vda", "vdb"], "none"),
+            &HASH,
+            TIMEOUT,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(
+                "the root hash's partitions are on more than one disk (vda, vdb): refusing to guess"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn two_entries_with_one_guid_are_refused_whatever_their_order_or_type() {
+        let (root, verity) = types::verity_partition_uuids(&HASH).unwrap();
+        for (first, second) in [
+            (types::ROOT_X86_64, types::ROOT_X86_64),
+            (types::LINUX_GENERIC, types::ROOT_X86_64),
+            (types::ROOT_X86_64, types::LINUX_GENERIC),
+        ] {
+            let table = DiskLayout::new(64 << 20, Uuid::from_u128(1))
+                .partition(spec(first, root, "root-a"))
+                .partition(spec(types::ROOT_X86_64_VERITY, verity, "verity-a"))
+                .partition(spec(second, root, "root-b"))
+                .build()
+                .unwrap();
+            let e = match_partitions(&table, &HASH).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "GPT entries [1, 3] all have unique GUID {root} (the root partition of this \
+                     root hash); partition GUIDs must be unique: refusing to guess"
+                )
+            );
+        }
+        let table = DiskLayout::new(64 << 20, Uuid::from_u128(1))
+            .partition(spec(types::ROOT_X86_64_VERITY, verity, "verity-b"))
+            .partition(spec(types::ROOT_X86_64, root, "root-a"))
+            .partition(spec(types::ROOT_X86_64_VERITY, verity, "verity-a"))
+            .build()
+            .unwrap();
+        let e = match_partitions(&table, &HASH).unwrap_err().to_string();
+        assert!(e.contains("GPT entries [1, 3] all have unique GUID"), "{e}");
+        assert!(
+            e.contains("(the verity partition of this root hash)"),
+            "{e}"
+        );
     }
 }

@@ -16,7 +16,9 @@
 //! 3. a root hash on the command line that is not the tree's: with no
 //!    partition carrying its UUIDs (FATAL after the 20 s wait), and with a
 //!    disk whose UUIDs match it (dm-verity refuses every block);
-//! 4. clip.verity.roothash missing or malformed: FATAL naming it.
+//! 4. clip.verity.roothash missing or malformed: FATAL naming it;
+//! 5. two GPT entries carrying the root partition's GUID: FATAL at once
+//!    naming both, rather than whichever comes first in the table.
 //!
 //! Needs qemu-system-x86, erofs-utils (mkfs.erofs), kmod (depmod),
 //! e2fsprogs, network access to deb.debian.org the first time (cached in
@@ -24,7 +26,7 @@
 
 mod support;
 
-use support::{Bed, Boot, bed, boot, disk};
+use support::{Bed, Boot, bed, boot, disk, disk_with};
 
 const VERIFIED: &str = "clip-init: verity root a ";
 const SWITCH: &str = "clip-init: switching to systemd";
@@ -244,5 +246,27 @@ fn a_missing_or_malformed_root_hash_is_named() {
         &b,
         "kernel parameter clip.verity.roothash has 63 hex digits, expected 64",
         false,
+    );
+}
+
+#[test]
+fn two_entries_with_the_roots_guid_stop_the_boot_at_once() {
+    let bed = bed();
+    let d = disk_with(bed.dir.path(), &bed.tree, None, true);
+    let (root_uuid, _) = gpt::types::verity_partition_uuids(&d.root_hash).unwrap();
+    let b = boot(&bed, &d.path, &d.cmdline());
+    assert_fatal(
+        &b,
+        &format!(
+            "disk /dev/vda: GPT entries [2, 5] all have unique GUID {root_uuid} (the root \
+             partition of this root hash); partition GUIDs must be unique: refusing to guess"
+        ),
+        false,
+    );
+    assert!(!b.has(VERIFIED), "a root was set up\n{}", context(&b));
+    assert!(
+        !b.has("after 20 s"),
+        "waited for the deadline\n{}",
+        context(&b)
     );
 }

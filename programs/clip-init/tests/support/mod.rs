@@ -278,6 +278,17 @@ impl Disk {
 /// (superblock + tree), state (blank). `uuid_hash` overrides the hash the
 /// partition UUIDs are derived from (to test a mismatching command line).
 pub fn disk(dir: &Path, tree: &Path, uuid_hash: Option<[u8; 32]>) -> Disk {
+    disk_with(dir, tree, uuid_hash, false)
+}
+
+/// [`disk`], with a fifth entry `root-b` that carries root-a's unique GUID
+/// when `duplicate_root` is set (a table that is ambiguous).
+pub fn disk_with(
+    dir: &Path,
+    tree: &Path,
+    uuid_hash: Option<[u8; 32]>,
+    duplicate_root: bool,
+) -> Disk {
     let erofs = dir.join("root.erofs");
     run(Command::new("mkfs.erofs")
         .arg("--quiet")
@@ -315,7 +326,7 @@ pub fn disk(dir: &Path, tree: &Path, uuid_hash: Option<[u8; 32]>) -> Disk {
         .unwrap()
         .next_multiple_of(MIB);
     let state_size = 16 * MIB;
-    let disk_size = MIB + root_size + verity_size + state_size + 2 * MIB;
+    let disk_size = MIB + root_size + verity_size + state_size + 3 * MIB;
     let spec = |ty, unique, name: &str, size| PartitionSpec {
         type_guid: ty,
         unique_guid: unique,
@@ -323,7 +334,7 @@ pub fn disk(dir: &Path, tree: &Path, uuid_hash: Option<[u8; 32]>) -> Disk {
         size: Size::Bytes(size),
         attributes: Attributes::default(),
     };
-    let gpt = DiskLayout::new(disk_size, Uuid::from_u128(0xc11d))
+    let mut layout = DiskLayout::new(disk_size, Uuid::from_u128(0xc11d))
         .partition(spec(types::ESP, Uuid::from_u128(1), "esp", MIB))
         .partition(spec(types::ROOT_X86_64, root_uuid, "root-a", root_size))
         .partition(spec(
@@ -332,9 +343,11 @@ pub fn disk(dir: &Path, tree: &Path, uuid_hash: Option<[u8; 32]>) -> Disk {
             "verity-a",
             verity_size,
         ))
-        .partition(spec(types::VAR, Uuid::from_u128(4), "state", state_size))
-        .build()
-        .unwrap();
+        .partition(spec(types::VAR, Uuid::from_u128(4), "state", state_size));
+    if duplicate_root {
+        layout = layout.partition(spec(types::ROOT_X86_64, root_uuid, "root-b", MIB));
+    }
+    let gpt = layout.build().unwrap();
     let path = dir.join("disk.img");
     let f = std::fs::File::create(&path).unwrap();
     f.set_len(disk_size).unwrap();
