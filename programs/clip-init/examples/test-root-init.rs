@@ -62,18 +62,16 @@ fn main() {
     );
 
     let config = fs::read_to_string("/usr/lib/clip/state.json").unwrap_or_default();
-    let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
-    let paths = config["paths"].as_array().cloned().unwrap_or_default();
+    let paths = contract::StateConfig::parse(&config)
+        .map(|c| c.paths)
+        .unwrap_or_default();
     check(
         !paths.is_empty(),
         format!("state.json {} paths", paths.len()),
     );
     for p in &paths {
-        let path = p["path"].as_str().unwrap_or("?");
-        let wanted: Vec<&str> = p["options"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|o| o.as_str()).collect())
-            .unwrap_or_default();
+        let path = p.path.as_str();
+        let wanted: Vec<&str> = p.options.iter().map(|o| o.as_str()).collect();
         let m = mounts.iter().rev().find(|m| m.0 == path);
         let ok = m.is_some_and(|m| {
             let opts: Vec<&str> = m.3.split(',').collect();

@@ -2,7 +2,7 @@
 //! "clip-init behaviour").
 //!
 //! 1. mount /proc, /sys, /dev; console and kernel log; panic = power-off;
-//! 2. read the signed kernel command line ([`cmdline`]);
+//! 2. read the signed kernel command line ([`contract::BootParams`]);
 //! 3. load the initramfs' kernel modules ([`modules`]);
 //! 4. find the disk by the root hash's partition UUIDs ([`disk`]);
 //! 5. map the root through dm-verity and check it reports `V` ([`verity`]);
@@ -15,7 +15,6 @@
 //! Any failure prints `clip-init: FATAL: <message>` and powers off after
 //! 3 s: there is no shell and no way to boot an unverified root.
 
-mod cmdline;
 mod console;
 mod disk;
 mod modules;
@@ -31,6 +30,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use contract::BootParams;
+use contract::state::{STATE_JSON, StateConfig};
 use rustix::mount::{MountFlags, UnmountFlags, mount, unmount};
 
 use console::say;
@@ -74,7 +75,7 @@ fn run() -> Result<Infallible> {
     say("starting");
 
     let text = std::fs::read_to_string("/proc/cmdline").context("cannot read /proc/cmdline")?;
-    let params = cmdline::parse(&text)?;
+    let params = BootParams::parse(&text)?;
     say(&format!(
         "slot {} root hash {} ({} data blocks)",
         params.slot.as_str(),
@@ -107,11 +108,12 @@ fn run() -> Result<Infallible> {
         root_dev.display()
     ));
 
-    let config_path = sysroot.join(state::CONFIG);
+    let config_path = sysroot.join(STATE_JSON);
     let config_text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
-    let config = state::Config::parse(&config_text)
-        .with_context(|| format!("invalid {}", config_path.display()))?;
+    let config = StateConfig::parse(&config_text)
+        .with_context(|| format!("invalid {}", config_path.display()))?
+        .in_mount_order();
     let state_part = found.state.as_ref().with_context(|| {
         format!(
             "disk /dev/{} has no partition of type var named \"state\"",

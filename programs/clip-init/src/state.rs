@@ -10,148 +10,31 @@
 //! state file system is not verified: no symlink in it is ever followed.
 
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use contract::state::{FACTORY_DIR, Kind, MountOption, StateConfig, StatePath, lookup_id};
 use rustix::mount::{MountFlags, mount_bind, mount_remount};
-use serde::Deserialize;
 
 use crate::console::say;
 use crate::seed;
 
-pub const CONFIG: &str = "usr/lib/clip/state.json";
-pub const FACTORY: &str = "usr/share/factory";
-
-/// `state.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    pub paths: Vec<StatePath>,
+/// The mount flags of a state path's options.
+fn flags(entry: &StatePath) -> MountFlags {
+    entry
+        .options
+        .iter()
+        .fold(MountFlags::empty(), |f, o| f | flag(*o))
 }
 
-/// One state path (product.toml `[[state.paths]]`, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatePath {
-    pub path: String,
-    pub kind: Kind,
-    pub mode: String,
-    #[serde(default = "root")]
-    pub owner: String,
-    #[serde(default = "root")]
-    pub group: String,
-    #[serde(default = "default_options")]
-    pub options: Vec<MountOption>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Dir,
-    File,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MountOption {
-    Nodev,
-    Nosuid,
-    Noexec,
-    Noatime,
-    Nosymfollow,
-}
-
-fn root() -> String {
-    "root".into()
-}
-fn default_options() -> Vec<MountOption> {
-    vec![MountOption::Nodev, MountOption::Nosuid, MountOption::Noexec]
-}
-
-impl MountOption {
-    pub fn flag(self) -> MountFlags {
-        match self {
-            Self::Nodev => MountFlags::NODEV,
-            Self::Nosuid => MountFlags::NOSUID,
-            Self::Noexec => MountFlags::NOEXEC,
-            Self::Noatime => MountFlags::NOATIME,
-            Self::Nosymfollow => MountFlags::NOSYMFOLLOW,
-        }
+fn flag(option: MountOption) -> MountFlags {
+    match option {
+        MountOption::Nodev => MountFlags::NODEV,
+        MountOption::Nosuid => MountFlags::NOSUID,
+        MountOption::Noexec => MountFlags::NOEXEC,
+        MountOption::Noatime => MountFlags::NOATIME,
+        MountOption::Nosymfollow => MountFlags::NOSYMFOLLOW,
     }
-}
-
-impl StatePath {
-    /// The path without its leading `/` (`var/lib`).
-    pub fn relative(&self) -> &str {
-        &self.path[1..]
-    }
-
-    pub fn mode_bits(&self) -> Result<u32> {
-        let ok = matches!(self.mode.len(), 3 | 4)
-            && self.mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
-        if !ok {
-            bail!(
-                "state path {}: mode {:?} is not 3 or 4 octal digits",
-                self.path,
-                self.mode
-            );
-        }
-        Ok(u32::from_str_radix(&self.mode, 8)?)
-    }
-
-    pub fn flags(&self) -> MountFlags {
-        self.options
-            .iter()
-            .fold(MountFlags::empty(), |f, o| f | o.flag())
-    }
-}
-
-impl Config {
-    /// Parses and checks `state.json`; paths come back parents first.
-    pub fn parse(text: &str) -> Result<Self> {
-        let mut config: Config = serde_json::from_str(text)?;
-        for p in &config.paths {
-            check_path(&p.path)?;
-            p.mode_bits()?;
-        }
-        for (i, p) in config.paths.iter().enumerate() {
-            if config.paths[..i].iter().any(|q| q.path == p.path) {
-                bail!("state path {} is listed twice", p.path);
-            }
-        }
-        // A nested path must be mounted after its parent, or the parent's
-        // bind mount would hide it.
-        config.paths.sort_by_key(|p| p.path.matches('/').count());
-        Ok(config)
-    }
-}
-
-/// Absolute, normalised, not `/`.
-fn check_path(path: &str) -> Result<()> {
-    let p = Path::new(path);
-    let normal = p
-        .components()
-        .skip(1)
-        .all(|c| matches!(c, Component::Normal(_)));
-    if !path.starts_with('/')
-        || path.len() < 2
-        || path.ends_with('/')
-        || path.contains("//")
-        || !normal
-    {
-        bail!("state path {path:?} is not an absolute, normalised path below /");
-    }
-    Ok(())
-}
-
-/// The numeric id of `name` in an `/etc/passwd` or `/etc/group` text
-/// (`name:password:id:...`).
-pub fn lookup_id(text: &str, name: &str) -> Option<u32> {
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == name).then_some(())?;
-        fields.nth(1)?.parse().ok()
-    })
 }
 
 /// Resolves owner and group names with the root's `/etc/passwd` and
@@ -261,7 +144,7 @@ fn ensure(sysroot: &Path, state: &Path, entry: &StatePath) -> Result<PathBuf> {
         Kind::Dir => {
             fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
             seed::set_owner_and_mode(&tmp, uid, gid, mode)?;
-            let factory = sysroot.join(FACTORY).join(entry.relative());
+            let factory = sysroot.join(FACTORY_DIR).join(entry.relative());
             match fs::symlink_metadata(&factory) {
                 Ok(m) if m.is_dir() => {
                     for note in seed::copy_tree(&factory, &tmp)? {
@@ -289,7 +172,7 @@ fn ensure(sysroot: &Path, state: &Path, entry: &StatePath) -> Result<PathBuf> {
 
 /// Steps 8: every state path created or kept, then bind-mounted over the
 /// root with its options.
-pub fn apply(sysroot: &Path, state: &Path, config: &Config) -> Result<()> {
+pub fn apply(sysroot: &Path, state: &Path, config: &StateConfig) -> Result<()> {
     for entry in &config.paths {
         let source = ensure(sysroot, state, entry)?;
         let mount_point = sysroot.join(entry.relative());
@@ -317,7 +200,7 @@ pub fn apply(sysroot: &Path, state: &Path, config: &Config) -> Result<()> {
                 mount_point.display()
             )
         })?;
-        mount_remount(&mount_point, MountFlags::BIND | entry.flags(), c"").with_context(|| {
+        mount_remount(&mount_point, MountFlags::BIND | flags(entry), c"").with_context(|| {
             format!(
                 "cannot set the options {:?} of {}",
                 entry.options,
@@ -378,7 +261,7 @@ mod tests {
 
     #[test]
     fn state_json_parses_with_defaults_parents_first() {
-        let c = Config::parse(EXAMPLE).unwrap();
+        let c = StateConfig::parse(EXAMPLE).unwrap().in_mount_order();
         let paths: Vec<&str> = c.paths.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["/var/lib", "/etc/machine-id", "/var/lib/dpkg"]);
         let id = &c.paths[1];
@@ -388,44 +271,11 @@ mod tests {
         );
         assert_eq!(id.mode_bits().unwrap(), 0o444);
         assert_eq!(
-            id.flags(),
+            flags(id),
             MountFlags::NODEV | MountFlags::NOSUID | MountFlags::NOEXEC
         );
-        assert_eq!(c.paths[2].flags(), MountFlags::NODEV);
+        assert_eq!(flags(&c.paths[2]), MountFlags::NODEV);
         assert_eq!(c.paths[0].relative(), "var/lib");
-    }
-
-    #[test]
-    fn bad_state_json_is_refused_with_the_reason() {
-        let one = |fields: &str| format!(r#"{{"paths":[{{{fields}}}]}}"#);
-        for (text, what) in [
-            (one(r#""path":"var/lib","kind":"dir","mode":"0755""#), "not an absolute"),
-            (one(r#""path":"/var/../etc","kind":"dir","mode":"0755""#), "not an absolute"),
-            (one(r#""path":"/var/lib/","kind":"dir","mode":"0755""#), "not an absolute"),
-            (one(r#""path":"/","kind":"dir","mode":"0755""#), "not an absolute"),
-            (one(r#""path":"/var//lib","kind":"dir","mode":"0755""#), "not an absolute"),
-            (one(r#""path":"/var/lib","kind":"dir","mode":"755x""#), "octal"),
-            (one(r#""path":"/var/lib","kind":"dir","mode":"07555""#), "octal"),
-            (one(r#""path":"/var/lib","kind":"fifo","mode":"0755""#), "unknown variant"),
-            (one(r#""path":"/var/lib","kind":"dir","mode":"0755","options":["exec"]"#), "unknown variant"),
-            (one(r#""path":"/var/lib","kind":"dir","mode":"0755","size":1"#), "unknown field"),
-            (one(r#""kind":"dir","mode":"0755""#), "missing field `path`"),
-            (r#"{"paths":[{"path":"/a","kind":"dir","mode":"0755"},{"path":"/a","kind":"dir","mode":"0755"}]}"#.into(), "listed twice"),
-            ("{".into(), "EOF"),
-        ] {
-            let e = format!("{:#}", Config::parse(&text).unwrap_err());
-            assert!(e.contains(what), "{text}: {e}");
-        }
-    }
-
-    #[test]
-    fn passwd_and_group_lookup() {
-        let passwd =
-            "root:x:0:0:root:/root:/bin/sh\nsystemd-network:x:998:998::/:/usr/sbin/nologin\n";
-        assert_eq!(lookup_id(passwd, "systemd-network"), Some(998));
-        assert_eq!(lookup_id(passwd, "systemd"), None);
-        assert_eq!(lookup_id("messagebus:x:101:\n", "messagebus"), Some(101));
-        assert_eq!(lookup_id("broken:x\n", "broken"), None);
     }
 
     #[test]
@@ -433,11 +283,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let sysroot = tmp.path().join("sysroot");
         let state = tmp.path().join("state");
-        let factory = sysroot.join(FACTORY).join("var/lib");
+        let factory = sysroot.join(FACTORY_DIR).join("var/lib");
         fs::create_dir_all(factory.join("dpkg")).unwrap();
         fs::write(factory.join("dpkg/status"), "x").unwrap();
         fs::create_dir_all(&state).unwrap();
-        let c = Config::parse(EXAMPLE).unwrap();
+        let c = StateConfig::parse(EXAMPLE).unwrap().in_mount_order();
 
         let lib = ensure(&sysroot, &state, &c.paths[0]).unwrap();
         assert_eq!(lib, state.join("var/lib"));
@@ -484,7 +334,7 @@ mod tests {
         let state = tmp.path().join("state");
         fs::create_dir_all(&state).unwrap();
         std::os::unix::fs::symlink(tmp.path(), state.join("var")).unwrap();
-        let c = Config::parse(EXAMPLE).unwrap();
+        let c = StateConfig::parse(EXAMPLE).unwrap().in_mount_order();
         let e = ensure(tmp.path(), &state, &c.paths[0]).unwrap_err();
         assert!(e.to_string().contains("is a symlink"), "{e}");
     }

@@ -16,9 +16,9 @@ use anyhow::{Context, Result, bail};
 use dm::{VerityOptions, VerityStatus, VerityTable, request};
 use rustix::fs::{CWD, FileType, Mode, major, makedev, minor, mknodat};
 
-use crate::cmdline::{BLOCK_SIZE, BootParams};
 use crate::console::say;
 use crate::disk::Part;
+use contract::cmdline::{BLOCK_SIZE, BootParams};
 
 /// The block device `path` as `major:minor` (what dm tables take).
 fn dev_numbers(path: &Path) -> Result<String> {
@@ -137,7 +137,7 @@ fn node(name: &str, maj: u32, min: u32) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdline::Slot;
+    use contract::Slot;
 
     #[test]
     fn table_line_is_the_contracts() {

@@ -49,7 +49,7 @@ struct Options {
     root: Option<PathBuf>,
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Options>> {
     let mut o = Options::default();
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
@@ -58,11 +58,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--console" => o.console = true,
             "--count-boot" => o.count_boot = true,
             "--root" => {
-                let dir = args.next().ok_or("--root needs a directory")?;
+                let dir = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--root needs a directory"))?;
                 o.root = Some(dir.into());
             }
             "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unknown argument {other:?}")),
+            other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
     Ok(Some(o))
@@ -224,7 +226,7 @@ fn print_human(s: &Status) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Result<Option<Options>, String> {
+    fn args(a: &[&str]) -> anyhow::Result<Option<Options>> {
         parse_args(a.iter().map(|s| (*s).to_owned()))
     }
 
@@ -235,7 +237,13 @@ mod tests {
             .unwrap();
         assert!(o.json && o.count_boot && o.console && o.root.is_none());
         assert!(args(&["--help"]).unwrap().is_none());
-        assert!(args(&["--bogus"]).unwrap_err().contains("--bogus"));
-        assert!(args(&["--root"]).is_err());
+        assert_eq!(
+            args(&["--bogus"]).unwrap_err().to_string(),
+            "unknown argument \"--bogus\""
+        );
+        assert_eq!(
+            args(&["--root"]).unwrap_err().to_string(),
+            "--root needs a directory"
+        );
     }
 }

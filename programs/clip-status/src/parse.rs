@@ -1,17 +1,23 @@
-//! Pure parsers of the kernel and image files clip-status reads.
+//! Pure parsers of the kernel files clip-status reads (the command line and
+//! state.json are the boot contract's: `crates/contract`).
 //!
 //! - `/proc/self/mountinfo`: proc(5) "/proc/pid/mountinfo" (fields, the
 //!   `-` separator, octal escapes of spaces, tabs, newlines, backslashes);
-//! - `/proc/cmdline`: `key=value` words (the last occurrence wins, as for
-//!   the kernel's own parameters);
 //! - efivarfs variables: 4 bytes of attributes then the data
 //!   (Documentation/filesystems/efivarfs.rst), for the UEFI 2.10 §3.3
 //!   globals `SecureBoot` and `SetupMode`: one byte, 0 or 1;
-//! - `/usr/lib/clip/state.json`: the state paths written by `clip build`
-//!   (docs: the issue 4 contract, "Root tree contents");
 //! - the dm-verity table line (verity.rst, "Construction Parameters").
 
-use serde::Deserialize;
+/// A value that is not what the kernel or the image should hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("value {0} is neither 0 nor 1")]
+    EfiBool(u8),
+    #[error("{0} bytes, expected 5 (4 attribute bytes and 1 data byte)")]
+    EfiLength(usize),
+    #[error("{0:?} is not a decimal count")]
+    BootCount(String),
+}
 
 /// One line of mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,80 +116,14 @@ pub fn mount_at<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
     mounts.iter().rev().find(|m| m.mount_point == path)
 }
 
-/// The value of the last `key=value` word of a kernel command line.
-pub fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline
-        .split_ascii_whitespace()
-        .filter_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-        .next_back()
-}
-
-/// `clip.slot`: `a` or `b`.
-pub fn slot(cmdline: &str) -> Result<String, String> {
-    match cmdline_value(cmdline, "clip.slot") {
-        Some(s @ ("a" | "b")) => Ok(s.to_owned()),
-        Some(other) => Err(format!("clip.slot={other} is neither a nor b")),
-        None => Err("no clip.slot= on the kernel command line".into()),
-    }
-}
-
-/// `clip.verity.roothash`: 64 lower-case hex digits (SHA-256).
-pub fn root_hash(cmdline: &str) -> Result<String, String> {
-    match cmdline_value(cmdline, "clip.verity.roothash") {
-        Some(h) if is_sha256_hex(h) => Ok(h.to_owned()),
-        Some(other) => Err(format!(
-            "clip.verity.roothash={other} is not 64 lower-case hex digits"
-        )),
-        None => Err("no clip.verity.roothash= on the kernel command line".into()),
-    }
-}
-
-fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// A one-byte boolean UEFI variable as efivarfs shows it.
-pub fn efi_bool(bytes: &[u8]) -> Result<bool, String> {
+pub fn efi_bool(bytes: &[u8]) -> Result<bool, Error> {
     match bytes {
         [_, _, _, _, 0] => Ok(false),
         [_, _, _, _, 1] => Ok(true),
-        [_, _, _, _, v] => Err(format!("value {v} is neither 0 nor 1")),
-        _ => Err(format!(
-            "{} bytes, expected 5 (4 attribute bytes and 1 data byte)",
-            bytes.len()
-        )),
+        [_, _, _, _, v] => Err(Error::EfiBool(*v)),
+        _ => Err(Error::EfiLength(bytes.len())),
     }
-}
-
-/// `/usr/lib/clip/state.json`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct StateConfig {
-    pub paths: Vec<StatePath>,
-}
-
-/// One state path (other fields of the file are not needed here).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct StatePath {
-    pub path: String,
-    pub kind: String,
-    #[serde(default)]
-    pub options: Vec<String>,
-}
-
-pub fn state_config(text: &str) -> Result<StateConfig, String> {
-    let config: StateConfig = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    for p in &config.paths {
-        if !p.path.starts_with('/') {
-            return Err(format!("state path {:?} is not absolute", p.path));
-        }
-        if p.kind != "dir" && p.kind != "file" {
-            return Err(format!(
-                "state path {}: kind {:?} is neither \"dir\" nor \"file\"",
-                p.path, p.kind
-            ));
-        }
-    }
-    Ok(config)
 }
 
 /// The root hash in a verity table line:
@@ -193,10 +133,10 @@ pub fn verity_table_root_hash(params: &str) -> Option<&str> {
 }
 
 /// The boot counter file: a decimal number and a newline.
-pub fn boot_count(text: &str) -> Result<u64, String> {
+pub fn boot_count(text: &str) -> Result<u64, Error> {
     text.trim()
         .parse()
-        .map_err(|_| format!("{:?} is not a decimal count", text.trim()))
+        .map_err(|_| Error::BootCount(text.trim().into()))
 }
 
 #[cfg(test)]
@@ -254,42 +194,16 @@ mod tests {
         assert_eq!(unescape("end\\"), "end\\");
     }
 
-    const CMDLINE: &str = "BOOT_IMAGE=x lockdown=integrity console=ttyS0,115200 clip.slot=a \
-        clip.verity.roothash=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
-        clip.verity.salt=00 clip.verity.data_blocks=10\n";
-
-    #[test]
-    fn cmdline_values() {
-        assert_eq!(slot(CMDLINE).unwrap(), "a");
-        assert!(root_hash(CMDLINE).unwrap().starts_with("0123"));
-        assert_eq!(cmdline_value(CMDLINE, "clip.verity"), None);
-        assert_eq!(cmdline_value("x=1 x=2", "x"), Some("2"));
-        assert!(slot("clip.slot=c").unwrap_err().contains("neither"));
-        assert!(slot("quiet").unwrap_err().contains("no clip.slot"));
-        assert!(root_hash("clip.verity.roothash=ABCD").is_err());
-    }
-
     #[test]
     fn efi_variables() {
         assert_eq!(efi_bool(&[6, 0, 0, 0, 1]), Ok(true));
         assert_eq!(efi_bool(&[6, 0, 0, 0, 0]), Ok(false));
-        assert!(efi_bool(&[6, 0, 0, 0, 2]).is_err());
-        assert!(efi_bool(&[6, 0, 0, 0]).unwrap_err().contains("4 bytes"));
+        assert_eq!(efi_bool(&[6, 0, 0, 0, 2]), Err(Error::EfiBool(2)));
+        assert_eq!(
+            efi_bool(&[6, 0, 0, 0]).unwrap_err().to_string(),
+            "4 bytes, expected 5 (4 attribute bytes and 1 data byte)"
+        );
         assert!(efi_bool(&[6, 0, 0, 0, 1, 0]).is_err());
-    }
-
-    #[test]
-    fn state_json() {
-        let text = r#"{"paths":[
-            {"path":"/var/lib","kind":"dir","mode":"0755","owner":"root","group":"root","options":["nodev","nosuid","noexec"]},
-            {"path":"/etc/machine-id","kind":"file","mode":"0444","owner":"root","group":"root","options":[]}]}"#;
-        let c = state_config(text).unwrap();
-        assert_eq!(c.paths.len(), 2);
-        assert_eq!(c.paths[0].options, ["nodev", "nosuid", "noexec"]);
-        assert!(state_config(r#"{"paths":[{"path":"var","kind":"dir"}]}"#).is_err());
-        assert!(state_config(r#"{"paths":[{"path":"/x","kind":"fifo"}]}"#).is_err());
-        assert!(state_config("{").is_err());
-        assert!(state_config("{}").is_err());
     }
 
     #[test]
@@ -303,7 +217,10 @@ mod tests {
     #[test]
     fn boot_counter() {
         assert_eq!(boot_count("41\n"), Ok(41));
-        assert!(boot_count("-1").is_err());
+        assert_eq!(
+            boot_count("-1").unwrap_err().to_string(),
+            "\"-1\" is not a decimal count"
+        );
         assert!(boot_count("").is_err());
     }
 }

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use anyhow::Context;
+use contract::{BootParams, StateConfig};
+
 use crate::parse::{self, Mount};
 
 /// EFI global variable GUID (UEFI 2.10 §3.3).
@@ -102,13 +105,12 @@ pub fn gather(paths: &Paths, count_boot: bool) -> Status {
     let mut s = Status::default();
     secure_boot(paths, &mut s);
     let cmdline = read_text(&paths.at("/proc/cmdline"), &mut s.errors).unwrap_or_default();
-    match parse::slot(&cmdline) {
-        Ok(slot) => s.slot = Some(slot),
-        Err(e) => s.problems.push(e),
-    }
-    match parse::root_hash(&cmdline) {
-        Ok(h) => s.root_hash = Some(h),
-        Err(e) => s.problems.push(e),
+    match BootParams::parse(&cmdline) {
+        Ok(p) => {
+            s.slot = Some(p.slot.to_string());
+            s.root_hash = Some(p.root_hash_hex());
+        }
+        Err(e) => s.problems.push(e.to_string()),
     }
     let mounts = read_text(&paths.at("/proc/self/mountinfo"), &mut s.errors)
         .map(|t| parse::mountinfo(&t))
@@ -251,14 +253,16 @@ fn verity(name: &str, s: &mut Status) {
             return;
         }
     };
-    let query = |table: bool| -> Result<Vec<u8>, String> {
-        let req = dm::request::table_status(name, table, dm::request::STATUS_BUFFER_SIZE)
-            .map_err(|e| e.to_string())?;
+    let query = |table: bool| -> anyhow::Result<Vec<u8>> {
+        let req = dm::request::table_status(name, table, dm::request::STATUS_BUFFER_SIZE)?;
         control
             .call(&req)
-            .map_err(|e| format!("device-mapper TABLE_STATUS of {name}: {e}"))
+            .with_context(|| format!("device-mapper TABLE_STATUS of {name}"))
     };
-    match query(false).and_then(|r| dm::verity_status(&r).map_err(|e| format!("{name}: {e}"))) {
+    let status = query(false).and_then(|r| {
+        dm::verity_status(&r).with_context(|| format!("{name}: not a dm-verity status"))
+    });
+    match status {
         Ok(dm::VerityStatus::Verified) => s.root.verity = "verified",
         Ok(dm::VerityStatus::Corrupted) => {
             s.root.verity = "corrupted";
@@ -267,7 +271,7 @@ fn verity(name: &str, s: &mut Status) {
         }
         Err(e) => {
             s.problems
-                .push(format!("root is not a verified dm-verity device: {e}"));
+                .push(format!("root is not a verified dm-verity device: {e:#}"));
         }
     }
     match query(true) {
@@ -284,7 +288,7 @@ fn verity(name: &str, s: &mut Status) {
                 });
             s.root.table_root_hash = hash;
         }
-        Err(e) => s.errors.push(e),
+        Err(e) => s.errors.push(format!("{e:#}")),
     }
 }
 
@@ -354,7 +358,7 @@ fn state_mounts(paths: &Paths, mounts: &[Mount], s: &mut Status) {
     let Some(text) = read_text(&file, &mut s.errors) else {
         return;
     };
-    let config = match parse::state_config(&text) {
+    let config = match StateConfig::parse(&text) {
         Ok(c) => c,
         Err(e) => {
             s.errors.push(format!("{}: {e}", file.display()));
@@ -366,7 +370,7 @@ fn state_mounts(paths: &Paths, mounts: &[Mount], s: &mut Status) {
         let options = m.map(|m| m.options.clone()).unwrap_or_default();
         // Writable, with every option the product asks for.
         let missing: Vec<String> = std::iter::once("rw".to_owned())
-            .chain(p.options.iter().cloned())
+            .chain(p.options.iter().map(|o| o.as_str().to_owned()))
             .filter(|o| !options.contains(o))
             .collect();
         let ok = m.is_some() && missing.is_empty();
@@ -386,7 +390,7 @@ fn state_mounts(paths: &Paths, mounts: &[Mount], s: &mut Status) {
             fs_type: m.map(|m| m.fs_type.clone()),
             source: m.map(|m| m.source.clone()),
             options,
-            expected: p.options,
+            expected: p.options.iter().map(|o| o.as_str().to_owned()).collect(),
             missing,
             ok,
         });

@@ -21,7 +21,10 @@ fn fixture(root: &Path, secure_boot: u8) {
     write(
         root,
         "proc/cmdline",
-        format!("console=ttyS0 clip.slot=a clip.verity.roothash={HASH} clip.verity.salt=00\n"),
+        format!(
+            "console=ttyS0 clip.slot=a clip.verity.roothash={HASH} clip.verity.salt=00 \
+             clip.verity.data_blocks=10\n"
+        ),
     );
     write(
         root,
@@ -166,7 +169,13 @@ fn secure_boot_off_wrong_slot_and_no_dm_are_problems() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     fixture(root, 0);
-    write(root, "proc/cmdline", "clip.slot=c\n");
+    write(
+        root,
+        "proc/cmdline",
+        format!(
+            "clip.slot=c clip.verity.roothash={HASH} clip.verity.salt= clip.verity.data_blocks=1\n"
+        ),
+    );
     std::fs::remove_dir_all(root.join("sys/dev/block")).unwrap();
     let (code, j, _) = status(root, &["--json"]);
     assert_eq!(code, 3);
@@ -175,12 +184,21 @@ fn secure_boot_off_wrong_slot_and_no_dm_are_problems() {
     let p = problems(&j);
     for needle in [
         "Secure Boot is disabled",
-        "clip.slot=c is neither a nor b",
-        "no clip.verity.roothash=",
+        "kernel parameter clip.slot=\"c\" is not \"a\" or \"b\"",
         "not a device-mapper",
     ] {
         assert!(p.iter().any(|p| p.contains(needle)), "{needle}: {p:?}");
     }
+    assert_eq!(j["slot"], serde_json::Value::Null);
+
+    write(root, "proc/cmdline", "clip.slot=a quiet\n");
+    let (code, j, _) = status(root, &["--json"]);
+    assert_eq!(code, 3);
+    let p = problems(&j);
+    assert!(
+        p.contains(&"kernel parameter clip.verity.roothash is missing".to_owned()),
+        "{p:?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,298 @@
+//! `/usr/lib/clip/state.json` (issue 4 contract, "Root tree contents added
+//! by the builder"): the read-write paths bind-mounted from the state
+//! partition over the read-only root. `clip build` writes it from the
+//! product's `[[state.paths]]` (same fields, same defaults: the product
+//! crate uses these types for its TOML), clip-init applies it and
+//! clip-status checks the mounts against it.
+//!
+//! ```text
+//! {"paths":[{"path":"/var/lib","kind":"dir","mode":"0755","owner":"root",
+//!            "group":"root","options":["nodev","nosuid","noexec"]}, …]}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Where the file sits in the root tree.
+pub const STATE_JSON: &str = "usr/lib/clip/state.json";
+/// Factory copies of the state paths, seeding a fresh state partition
+/// (systemd's factory convention), in the root tree.
+pub const FACTORY_DIR: &str = "usr/share/factory";
+
+/// A state.json (or a state path) that breaks the contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("state.json is not valid: {0}")]
+    Json(String),
+    #[error("state path {0:?} is not an absolute, normalised path below /")]
+    Path(String),
+    #[error("state path {path}: mode {mode:?} is not 3 or 4 octal digits")]
+    Mode { path: String, mode: String },
+    #[error(
+        "state path {path}: mode {mode:?} sets the setuid or setgid bit, which the system never \
+         allows"
+    )]
+    SetId { path: String, mode: String },
+    #[error("state path {0} is listed twice")]
+    Twice(String),
+}
+
+/// `state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    pub paths: Vec<StatePath>,
+}
+
+/// One state path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatePath {
+    /// Absolute, normalised mount point.
+    pub path: String,
+    /// Directory or single file.
+    pub kind: Kind,
+    /// Octal permission bits, e.g. `"0755"`.
+    pub mode: String,
+    #[serde(default = "root")]
+    pub owner: String,
+    #[serde(default = "root")]
+    pub group: String,
+    /// Mount options of the bind mount.
+    #[serde(default = "default_options")]
+    pub options: Vec<MountOption>,
+}
+
+/// What a state path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Dir => "dir",
+            Kind::File => "file",
+        }
+    }
+}
+
+/// Restricting mount options a state path may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountOption {
+    Nodev,
+    Nosuid,
+    Noexec,
+    Noatime,
+    Nosymfollow,
+}
+
+impl MountOption {
+    /// The option as written in fstab, mount units and mountinfo.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nodev => "nodev",
+            Self::Nosuid => "nosuid",
+            Self::Noexec => "noexec",
+            Self::Noatime => "noatime",
+            Self::Nosymfollow => "nosymfollow",
+        }
+    }
+}
+
+fn root() -> String {
+    "root".into()
+}
+
+/// nodev, nosuid, noexec: what a state path gets unless it says otherwise.
+pub fn default_options() -> Vec<MountOption> {
+    vec![MountOption::Nodev, MountOption::Nosuid, MountOption::Noexec]
+}
+
+impl StatePath {
+    /// The path without its leading `/` (`var/lib`).
+    pub fn relative(&self) -> &str {
+        self.path.trim_start_matches('/')
+    }
+
+    /// The mode as bits: 3 or 4 octal digits, never setuid or setgid (the
+    /// image has no SUID/SGID file, and a state path must not bring one
+    /// back). The sticky bit is allowed (a shared directory like /var/tmp).
+    pub fn mode_bits(&self) -> Result<u32, Error> {
+        let ok = matches!(self.mode.len(), 3 | 4)
+            && self.mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        let bits = u32::from_str_radix(&self.mode, 8)
+            .ok()
+            .filter(|_| ok)
+            .ok_or_else(|| Error::Mode {
+                path: self.path.clone(),
+                mode: self.mode.clone(),
+            })?;
+        if bits & 0o6000 != 0 {
+            return Err(Error::SetId {
+                path: self.path.clone(),
+                mode: self.mode.clone(),
+            });
+        }
+        Ok(bits)
+    }
+}
+
+/// Absolute, normalised (no `.`, `..`, empty or trailing component), not `/`.
+pub fn check_path(path: &str) -> Result<(), Error> {
+    let normal = path.len() >= 2
+        && path
+            .strip_prefix('/')
+            .is_some_and(|rest| rest.split('/').all(|c| !matches!(c, "" | "." | "..")));
+    if normal {
+        Ok(())
+    } else {
+        Err(Error::Path(path.into()))
+    }
+}
+
+impl StateConfig {
+    /// Parses and checks `state.json`; paths stay in the file's order.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let config: StateConfig =
+            serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+        for (i, p) in config.paths.iter().enumerate() {
+            check_path(&p.path)?;
+            p.mode_bits()?;
+            if config.paths[..i].iter().any(|q| q.path == p.path) {
+                return Err(Error::Twice(p.path.clone()));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parents first, the order in which the paths must be mounted (a
+    /// parent mounted after its child would hide it); otherwise as listed.
+    pub fn in_mount_order(mut self) -> Self {
+        self.paths.sort_by_key(|p| p.path.matches('/').count());
+        self
+    }
+
+    /// The file's text, paths in the given order, plus a newline.
+    pub fn render(paths: &[StatePath]) -> String {
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            paths: &'a [StatePath],
+        }
+        // Plain strings and unit enums: serialising cannot fail.
+        let mut text = serde_json::to_string(&Borrowed { paths }).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// The numeric id of `name` in an `/etc/passwd` or `/etc/group` text
+/// (`name:password:id:...`): state path owners are names, resolved with the
+/// image's own databases.
+pub fn lookup_id(text: &str, name: &str) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str, mode: &str) -> StatePath {
+        StatePath {
+            path: p.into(),
+            kind: Kind::Dir,
+            mode: mode.into(),
+            owner: "root".into(),
+            group: "root".into(),
+            options: default_options(),
+        }
+    }
+
+    #[test]
+    fn render_and_parse_agree_and_mount_parents_first() {
+        let paths = [path("/var/lib/x", "0700"), path("/var/lib", "0755")];
+        let text = StateConfig::render(&paths);
+        assert_eq!(
+            text,
+            "{\"paths\":[{\"path\":\"/var/lib/x\",\"kind\":\"dir\",\"mode\":\"0700\",\
+             \"owner\":\"root\",\"group\":\"root\",\"options\":[\"nodev\",\"nosuid\",\"noexec\"]},\
+             {\"path\":\"/var/lib\",\"kind\":\"dir\",\"mode\":\"0755\",\"owner\":\"root\",\
+             \"group\":\"root\",\"options\":[\"nodev\",\"nosuid\",\"noexec\"]}]}\n"
+        );
+        let parsed = StateConfig::parse(&text).unwrap();
+        assert_eq!(parsed.paths, paths);
+        assert_eq!(
+            parsed.in_mount_order().paths,
+            [paths[1].clone(), paths[0].clone()]
+        );
+    }
+
+    #[test]
+    fn defaults_fill_missing_fields() {
+        let c = StateConfig::parse(r#"{"paths":[{"path":"/var/log","kind":"dir","mode":"755"}]}"#)
+            .unwrap();
+        assert_eq!(c.paths, [path("/var/log", "755")]);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        for (text, message) in [
+            (
+                r#"{"paths":[{"path":"var/log","kind":"dir","mode":"0755"}]}"#,
+                "state path \"var/log\" is not an absolute, normalised path below /",
+            ),
+            (
+                r#"{"paths":[{"path":"/var/../etc","kind":"dir","mode":"0755"}]}"#,
+                "state path \"/var/../etc\" is not an absolute, normalised path below /",
+            ),
+            (
+                r#"{"paths":[{"path":"/","kind":"dir","mode":"0755"}]}"#,
+                "state path \"/\" is not an absolute, normalised path below /",
+            ),
+            (
+                r#"{"paths":[{"path":"/var/log","kind":"dir","mode":"0855"}]}"#,
+                "state path /var/log: mode \"0855\" is not 3 or 4 octal digits",
+            ),
+            (
+                r#"{"paths":[{"path":"/var/log","kind":"dir","mode":"4755"}]}"#,
+                "state path /var/log: mode \"4755\" sets the setuid or setgid bit, which the \
+                 system never allows",
+            ),
+            (
+                r#"{"paths":[{"path":"/var/log","kind":"dir","mode":"2755"}]}"#,
+                "state path /var/log: mode \"2755\" sets the setuid or setgid bit, which the \
+                 system never allows",
+            ),
+            (
+                r#"{"paths":[{"path":"/a","kind":"dir","mode":"0755"},{"path":"/a","kind":"dir","mode":"0700"}]}"#,
+                "state path /a is listed twice",
+            ),
+        ] {
+            assert_eq!(StateConfig::parse(text).unwrap_err().to_string(), message);
+        }
+        let e = StateConfig::parse(r#"{"paths":[{"path":"/a","kind":"pipe","mode":"0755"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("state.json is not valid: unknown variant `pipe`"),
+            "{e}"
+        );
+        assert_eq!(path("/var/tmp", "1777").mode_bits(), Ok(0o1777));
+    }
+
+    #[test]
+    fn ids_are_looked_up_by_exact_name() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nsystemd-network:x:998:998::/:/usr/sbin/nologin\n";
+        assert_eq!(lookup_id(passwd, "systemd-network"), Some(998));
+        assert_eq!(lookup_id(passwd, "systemd"), None);
+        assert_eq!(lookup_id("messagebus:x:101:\n", "messagebus"), Some(101));
+        assert_eq!(lookup_id("broken:x\n", "broken"), None);
+    }
+}
