@@ -6,6 +6,9 @@
 //! * [`sign`] replaces any signature with one by an RSA key (PKCS#1 v1.5,
 //!   SHA-256); [`append_signature`] adds one to those already there.
 //!   Deterministic: same image, key and certificate give the same bytes.
+//! * Images whose sections' raw data overlap are refused; so are gaps
+//!   between sections (bytes the signature would not cover), unless the
+//!   `_with` variants are given [`Gaps::Allow`].
 //! * [`verify`] accepts an image when one of its signatures covers the
 //!   image's current digest, verifies, and comes from the trusted
 //!   certificate or a certificate it issued (like `sbverify --cert`).
@@ -32,6 +35,7 @@ pub use build::{check_key_matches, signed_data};
 pub use check::{Signer, check as check_signed_data};
 pub use error::Error;
 pub use keys::{certificate_from_pem_or_der, private_key_from_pem};
+pub use pe::{Gap, Gaps};
 pub use rsa::RsaPrivateKey;
 pub use x509_cert::Certificate;
 
@@ -48,16 +52,31 @@ pub struct VerifiedSignature {
     /// Whether the optional header CheckSum is correct. Authenticode does
     /// not cover it (nor does UEFI check it), so it never fails `verify`.
     pub checksum_valid: bool,
+    /// Bytes between sections that the signature does not cover (only
+    /// with [`Gaps::Allow`]; otherwise such an image is refused).
+    pub gaps: Vec<Gap>,
 }
 
 /// `image` signed by `key` / `cert`: any existing certificate table is
 /// replaced by one holding a single signature. The image is zero-padded to
 /// 8 bytes before the table (the padding is covered by the signature) and
-/// its CheckSum updated.
+/// its CheckSum updated. Refuses an image whose sections overlap or leave
+/// gaps (see [`sign_with`]).
 pub fn sign(image: &[u8], key: &RsaPrivateKey, cert: &Certificate) -> Result<Vec<u8>, Error> {
+    sign_with(image, key, cert, Gaps::Refuse)
+}
+
+/// [`sign`], with a choice about gaps between sections: bytes the
+/// signature would not cover, and on whose digest tools disagree.
+pub fn sign_with(
+    image: &[u8],
+    key: &RsaPrivateKey,
+    cert: &Certificate,
+    gaps: Gaps,
+) -> Result<Vec<u8>, Error> {
     check_key_matches(key, cert)?;
     let prepared = pe::prepare_for_signing(image)?;
-    let digest = pe::authenticode_sha256(&prepared)?;
+    let digest = pe::authenticode_sha256_with(&prepared, gaps)?;
     let entry = wincert::encode_entry(&signed_data(&digest, key, cert)?)?;
     Ok(pe::with_certificate_table(&prepared, &entry)?)
 }
@@ -67,15 +86,26 @@ pub fn sign(image: &[u8], key: &RsaPrivateKey, cert: &Certificate) -> Result<Vec
 /// one by one; Windows tools nest signatures instead). An unsigned image is
 /// simply signed. Refuses a table that does not start
 /// on an 8-byte boundary, since padding it would change the digest the
-/// existing signatures cover.
+/// existing signatures cover. Gaps between sections are refused, as by
+/// [`sign`].
 pub fn append_signature(
     image: &[u8],
     key: &RsaPrivateKey,
     cert: &Certificate,
 ) -> Result<Vec<u8>, Error> {
+    append_signature_with(image, key, cert, Gaps::Refuse)
+}
+
+/// [`append_signature`], with a choice about gaps between sections.
+pub fn append_signature_with(
+    image: &[u8],
+    key: &RsaPrivateKey,
+    cert: &Certificate,
+    gaps: Gaps,
+) -> Result<Vec<u8>, Error> {
     let pe_file = pe::PeFile::parse(image)?;
     let Some(range) = pe_file.certificate_table() else {
-        return sign(image, key, cert);
+        return sign_with(image, key, cert, gaps);
     };
     check_key_matches(key, cert)?;
     if range.start % wincert::ALIGNMENT != 0 {
@@ -84,7 +114,7 @@ pub fn append_signature(
     // Entries must be sound: we keep them byte for byte.
     let table = &image[range.clone()];
     wincert::parse_table(table, range.start)?;
-    let digest = pe::authenticode_sha256(image)?;
+    let digest = pe::authenticode_sha256_with(image, gaps)?;
     let mut new_table = table.to_vec();
     new_table.resize(table.len().next_multiple_of(wincert::ALIGNMENT), 0);
     new_table.extend(wincert::encode_entry(&signed_data(&digest, key, cert)?)?);
@@ -98,13 +128,28 @@ pub fn append_signature(
 /// when any PKCS_SIGNED_DATA entry verifies (as UEFI does with `db`).
 /// Otherwise the most telling failure is returned (digest mismatch >
 /// invalid signature > untrusted signer > unsupported > malformed).
+///
+/// An image whose sections overlap or leave gaps is refused, as [`sign`]
+/// refuses it (see [`verify_with`]).
 pub fn verify(image: &[u8], trusted: &Certificate) -> Result<VerifiedSignature, Error> {
+    verify_with(image, trusted, Gaps::Refuse)
+}
+
+/// [`verify`], with a choice about gaps between sections; the gaps found
+/// are in [`VerifiedSignature::gaps`].
+pub fn verify_with(
+    image: &[u8],
+    trusted: &Certificate,
+    gaps: Gaps,
+) -> Result<VerifiedSignature, Error> {
     let pe_file = pe::PeFile::parse(image).map_err(table_error)?;
     let checksum_offset = pe_file.checksum_offset();
     let Some(range) = pe_file.certificate_table() else {
         return Err(Error::NotSigned("it has no certificate table".into()));
     };
-    let digest = pe::authenticode_sha256(image).map_err(table_error)?;
+    let digest = pe::authenticode_sha256_with(image, gaps).map_err(table_error)?;
+    // The digest refused overlaps (and gaps, unless allowed).
+    let found_gaps = pe_file.raw_data_gaps().map_err(Error::Pe)?;
     let entries = wincert::parse_table(&image[range.clone()], range.start)?;
     let mut best: Option<Error> = None;
     for (index, entry) in entries.iter().enumerate() {
@@ -132,6 +177,7 @@ pub fn verify(image: &[u8], trusted: &Certificate) -> Result<VerifiedSignature, 
                     image_digest: digest,
                     signer,
                     checksum_valid: stored == Some(pe::pe_checksum(image, checksum_offset)),
+                    gaps: found_gaps,
                 });
             }
             Err(e) => {

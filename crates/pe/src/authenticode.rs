@@ -19,17 +19,46 @@ use crate::error::Error;
 use crate::raw::{CERTIFICATE_ALIGNMENT, put_u32};
 use crate::read::PeFile;
 
-/// The Authenticode SHA-256 image hash of `bytes`.
+/// What to do with an image whose sections leave [`Gap`](crate::Gap)s:
+/// bytes the digest does not cover, and on whose digest tools disagree.
+/// Sections whose raw data overlap are refused either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Gaps {
+    /// Refuse it ([`Error::SectionGap`], naming the first gap).
+    #[default]
+    Refuse,
+    /// Hash it as UEFI firmware (EDK2) does.
+    Allow,
+}
+
+/// The Authenticode SHA-256 image hash of `bytes`; refuses images whose
+/// sections overlap or leave gaps.
 pub fn authenticode_sha256(bytes: &[u8]) -> Result<[u8; 32], Error> {
+    authenticode_sha256_with(bytes, Gaps::Refuse)
+}
+
+/// [`authenticode_sha256`], with a choice about gaps between sections.
+pub fn authenticode_sha256_with(bytes: &[u8], gaps: Gaps) -> Result<[u8; 32], Error> {
     let pe = PeFile::parse(bytes)?;
     let mut h = Sha256::new();
-    authenticode_hash(&pe, |chunk| h.update(chunk))?;
+    authenticode_hash(&pe, gaps, |chunk| h.update(chunk))?;
     Ok(h.finalize().into())
 }
 
 /// Feeds the bytes the Authenticode hash covers to `update`, in order; for
-/// callers wanting another digest algorithm.
-pub fn authenticode_hash(pe: &PeFile<'_>, mut update: impl FnMut(&[u8])) -> Result<(), Error> {
+/// callers wanting another digest algorithm. Images whose sections' raw
+/// data overlap are refused, and so are gaps unless `gaps` allows them.
+pub fn authenticode_hash(
+    pe: &PeFile<'_>,
+    gaps: Gaps,
+    mut update: impl FnMut(&[u8]),
+) -> Result<(), Error> {
+    let found = pe.raw_data_gaps()?;
+    if gaps == Gaps::Refuse
+        && let Some(first) = found.into_iter().next()
+    {
+        return Err(Error::SectionGap(first));
+    }
     let b = pe.bytes();
     let cert_size = match pe.certificate_table() {
         None => 0,
@@ -341,6 +370,43 @@ mod tests {
                 assert_eq!(d, base, "byte {}", r.start);
             }
         }
+    }
+
+    #[test]
+    fn overlaps_and_gaps_are_refused() {
+        use crate::raw::section;
+        use crate::testimage::TABLE;
+        let b = testimage::image(3, 100, 0x400);
+        let second = TABLE + section::SIZE;
+
+        let mut overlap = b.clone();
+        crate::raw::put_u32(&mut overlap, second + section::POINTER_TO_RAW_DATA, 0x500);
+        for gaps in [Gaps::Refuse, Gaps::Allow] {
+            assert!(matches!(
+                authenticode_sha256_with(&overlap, gaps),
+                Err(Error::SectionsOverlap { .. })
+            ));
+        }
+
+        let mut gap = b.clone();
+        crate::raw::put_u32(&mut gap, second + section::SIZE_OF_RAW_DATA, 0x100);
+        assert_eq!(
+            authenticode_sha256(&gap),
+            Err(Error::SectionGap(crate::Gap {
+                range: 0x700..0x800,
+                before: Some(".s1".into()),
+                after: ".s2".into(),
+            }))
+        );
+        // Allowed: hashed as EDK2 does. The gap's bytes are not covered.
+        let digest = authenticode_sha256_with(&gap, Gaps::Allow).unwrap();
+        assert_ne!(digest, authenticode_sha256(&b).unwrap());
+        let mut changed = gap.clone();
+        changed[0x780] ^= 0xff;
+        assert_eq!(
+            authenticode_sha256_with(&changed, Gaps::Allow).unwrap(),
+            digest
+        );
     }
 
     #[test]

@@ -67,6 +67,58 @@ pub enum Error {
     TooManySections(usize),
     #[error("{what} {value:#x} is not a power of two")]
     Alignment { what: &'static str, value: u32 },
+    /// Two sections' raw data share file bytes. Authenticode would hash them
+    /// twice, and tools disagree on the digest of such an image.
+    #[error(
+        "sections {first:?} (raw data {:#x}..{:#x}) and {second:?} ({:#x}..{:#x}) overlap in the file",
+        first_range.start, first_range.end, second_range.start, second_range.end
+    )]
+    SectionsOverlap {
+        first: String,
+        first_range: std::ops::Range<usize>,
+        second: String,
+        second_range: std::ops::Range<usize>,
+    },
+    /// Bytes between the headers and the end of the last section that no
+    /// section holds (see [`Gap`]).
+    #[error(
+        "{0}: the Authenticode digest (as UEFI firmware computes it) does not cover them, \
+         and osslsigncode computes another digest for such an image"
+    )]
+    SectionGap(Gap),
+}
+
+/// File bytes after `SizeOfHeaders` and before the end of the last section's
+/// raw data that no section's raw data covers. The loader does not map
+/// them; the Authenticode digest skips them (and hashes as many bytes at the
+/// end of the last section twice); osslsigncode hashes the file in order
+/// instead, so its digest differs; sbsign warns "gap in section table".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// File range of the gap.
+    pub range: std::ops::Range<usize>,
+    /// The section whose raw data ends where the gap starts, or `None` for
+    /// the headers.
+    pub before: Option<String>,
+    /// The section whose raw data starts where the gap ends.
+    pub after: String,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bytes {:#x}..{:#x} ({} bytes) between ",
+            self.range.start,
+            self.range.end,
+            self.range.len()
+        )?;
+        match &self.before {
+            Some(name) => write!(f, "section {name:?}")?,
+            None => write!(f, "the headers")?,
+        }
+        write!(f, " and section {:?} belong to no section", self.after)
+    }
 }
 
 /// A malformed image, with the file offset of the bad field.

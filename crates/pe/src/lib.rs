@@ -27,9 +27,9 @@ mod testimage;
 mod write;
 
 pub use authenticode::{
-    authenticode_hash, authenticode_sha256, pe_checksum, prepare_for_signing,
-    with_certificate_table, without_certificate_table,
+    Gaps, authenticode_hash, authenticode_sha256, authenticode_sha256_with, pe_checksum,
+    prepare_for_signing, with_certificate_table, without_certificate_table,
 };
-pub use error::{Error, FormatError, FormatErrorKind};
+pub use error::{Error, FormatError, FormatErrorKind, Gap};
 pub use read::{Format, PeFile, Section};
 pub use write::{Edits, NewSection, Plan, add_sections, edit_sections, plan, write};

@@ -4,7 +4,7 @@
 //! file is checked against the file size before use; a failed check names
 //! the file offset of the field.
 
-use crate::error::{FormatError, FormatErrorKind as Kind};
+use crate::error::{Error, FormatError, FormatErrorKind as Kind, Gap};
 use crate::raw::{self, coff, data_dir, opt, section, u16_at, u32_at, u64_at};
 
 /// One section header (40 bytes in the section table).
@@ -34,6 +34,12 @@ impl Section {
         }
         let start = to_usize(self.pointer_to_raw_data);
         start..start + to_usize(self.size_of_raw_data)
+    }
+
+    /// The name up to its first NUL, invalid UTF-8 replaced (for messages).
+    pub fn name_lossy(&self) -> String {
+        let len = self.name.iter().position(|&b| b == 0).unwrap_or(8);
+        String::from_utf8_lossy(&self.name[..len]).into_owned()
     }
 
     /// First address past the section in memory.
@@ -456,6 +462,49 @@ impl<'a> PeFile<'a> {
         self.sections.iter().find(|s| s.name_str() == name)
     }
 
+    /// How the sections' raw data lie in the file after the headers: an
+    /// error if two sections share bytes, else the [`Gap`]s, bytes between
+    /// `SizeOfHeaders` and the end of the last section's raw data that no
+    /// section holds (in file order). Authenticode hashes the headers and
+    /// then the sections as if they followed each other back to back.
+    pub fn raw_data_gaps(&self) -> Result<Vec<Gap>, Error> {
+        let mut sections: Vec<&Section> = self
+            .sections
+            .iter()
+            .filter(|s| s.size_of_raw_data > 0)
+            .collect();
+        sections.sort_by_key(|s| s.pointer_to_raw_data);
+        let mut gaps = Vec::new();
+        // The section reaching furthest so far (None: the headers) and where it ends.
+        let mut last: Option<&Section> = None;
+        let mut end = self.size_of_headers();
+        for s in sections {
+            let r = s.raw_range();
+            if let Some(prev) = last
+                && r.start < end
+            {
+                return Err(Error::SectionsOverlap {
+                    first: prev.name_lossy(),
+                    first_range: prev.raw_range(),
+                    second: s.name_lossy(),
+                    second_range: r,
+                });
+            }
+            if r.start > end {
+                gaps.push(Gap {
+                    range: end..r.start,
+                    before: last.map(Section::name_lossy),
+                    after: s.name_lossy(),
+                });
+            }
+            if r.end > end {
+                end = r.end;
+                last = Some(s);
+            }
+        }
+        Ok(gaps)
+    }
+
     /// File offset where the section headers must end: the first section's
     /// raw data, or `SizeOfHeaders` when that is smaller.
     pub fn header_room_end(&self) -> usize {
@@ -607,6 +656,94 @@ mod tests {
         put_u32(&mut b, TABLE + section::POINTER_TO_RAW_DATA, 0x7fff_0000);
         let pe = PeFile::parse(&b).unwrap();
         assert_eq!(pe.section_data(&pe.sections()[0]), b"");
+    }
+
+    #[test]
+    fn overlapping_raw_data_names_both_sections() {
+        let mut b = testimage::image(2, 10, 0x400);
+        // .s1 starts in the middle of .s0 (0x400..0x600).
+        put_u32(
+            &mut b,
+            TABLE + section::SIZE + section::POINTER_TO_RAW_DATA,
+            0x500,
+        );
+        let pe = PeFile::parse(&b).unwrap();
+        assert_eq!(
+            pe.raw_data_gaps(),
+            Err(Error::SectionsOverlap {
+                first: ".s0".into(),
+                first_range: 0x400..0x600,
+                second: ".s1".into(),
+                second_range: 0x500..0x700,
+            })
+        );
+        assert_eq!(
+            pe.raw_data_gaps().unwrap_err().to_string(),
+            "sections \".s0\" (raw data 0x400..0x600) and \".s1\" (0x500..0x700) overlap in the file"
+        );
+        // The same bytes twice overlap too.
+        put_u32(
+            &mut b,
+            TABLE + section::SIZE + section::POINTER_TO_RAW_DATA,
+            0x400,
+        );
+        let pe = PeFile::parse(&b).unwrap();
+        assert!(matches!(
+            pe.raw_data_gaps(),
+            Err(Error::SectionsOverlap { second_range, .. }) if second_range == (0x400..0x600)
+        ));
+    }
+
+    #[test]
+    fn gaps_between_headers_and_sections() {
+        // Back to back: no gap.
+        let b = testimage::image(3, 10, 0x400);
+        assert_eq!(PeFile::parse(&b).unwrap().raw_data_gaps(), Ok(vec![]));
+
+        // .s1 one block shorter: 0x700..0x800 is in no section.
+        let mut c = b.clone();
+        put_u32(
+            &mut c,
+            TABLE + section::SIZE + section::SIZE_OF_RAW_DATA,
+            0x100,
+        );
+        let gap = Gap {
+            range: 0x700..0x800,
+            before: Some(".s1".into()),
+            after: ".s2".into(),
+        };
+        assert_eq!(
+            PeFile::parse(&c).unwrap().raw_data_gaps(),
+            Ok(vec![gap.clone()])
+        );
+        assert_eq!(
+            gap.to_string(),
+            "bytes 0x700..0x800 (256 bytes) between section \".s1\" and section \".s2\" belong to no section"
+        );
+
+        // Headers end at 0x200, the first section starts at 0x400.
+        let mut c = b.clone();
+        put_u32(&mut c, OPT + opt::SIZE_OF_HEADERS, 0x200);
+        assert_eq!(
+            PeFile::parse(&c).unwrap().raw_data_gaps(),
+            Ok(vec![Gap {
+                range: 0x200..0x400,
+                before: None,
+                after: ".s0".into(),
+            }])
+        );
+
+        // Bytes after the last section are trailing data, not a gap; a
+        // section without raw data is not in the file at all.
+        let mut c = b;
+        c.extend_from_slice(&[9; 100]);
+        put_u32(&mut c, TABLE + section::SIZE + section::SIZE_OF_RAW_DATA, 0);
+        put_u32(
+            &mut c,
+            TABLE + 2 * section::SIZE + section::POINTER_TO_RAW_DATA,
+            0x600,
+        );
+        assert_eq!(PeFile::parse(&c).unwrap().raw_data_gaps(), Ok(vec![]));
     }
 
     #[test]

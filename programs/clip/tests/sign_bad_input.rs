@@ -7,7 +7,7 @@ mod sign_common;
 
 use std::path::PathBuf;
 
-use sign_common::{Keys, Run, clip, efi, keys, listing, run, s, tool};
+use sign_common::{Keys, Run, clip, crafted_pe, efi, keys, listing, run, s, sbsign, tool};
 
 fn k() -> &'static Keys {
     keys("bad-input")
@@ -225,4 +225,150 @@ fn pkcs1_keys_and_der_certificates_work() {
     clip(&["sign", "--key", &pkcs1, "--cert", &der, s(&input), s(&out)]).ok();
     clip(&["verify-signature", "--cert", &k().cert("db"), s(&out)]).ok();
     clip(&["verify-signature", "--cert", &der, s(&out)]).ok();
+}
+
+/// Sections whose raw data overlap: refused by name and range, with or
+/// without --allow-gaps, by `sign` and by `verify-signature` (on a copy
+/// sbsign signed anyway). Trailing data keeps the bytes hashed within the
+/// file, so no other check catches it.
+#[test]
+fn overlapping_sections_are_refused() {
+    let c = Case::new();
+    let (key, cert) = (k().key("db"), k().cert("db"));
+    let bytes = crafted_pe(
+        &[(".text", 0x400, 0x400), (".data", 0x600, 0x200)],
+        0x400,
+        0xc00,
+    );
+    let input = c.write("overlap.efi", &bytes);
+    let message = "sections \".text\" (raw data 0x400..0x800) and \".data\" (0x600..0x800) overlap in the file";
+    c.sign_fails(&key, &cert, &input, message);
+    let before = listing(c.dir.path());
+    let out = c.path("out.efi");
+    clip(&[
+        "sign",
+        "--key",
+        &key,
+        "--cert",
+        &cert,
+        &input,
+        s(&out),
+        "--allow-gaps",
+    ])
+    .expect(1)
+    .stderr_has(message);
+    assert_eq!(listing(c.dir.path()), before, "files left behind");
+
+    let signed = c.path("sbsigned.efi");
+    sbsign(&[
+        "--key",
+        &key,
+        "--cert",
+        &cert,
+        "--output",
+        s(&signed),
+        &input,
+    ])
+    .expect(0);
+    for extra in [&[][..], &["--allow-gaps"][..]] {
+        let mut args = vec!["verify-signature", "--cert", &cert, s(&signed)];
+        args.extend(extra);
+        clip(&args).expect(1).stderr_has(&format!(
+            "cannot check the signature of {}: {message}",
+            s(&signed)
+        ));
+    }
+}
+
+/// Bytes between two sections, or between the headers and the first
+/// section, that no section holds: refused naming them unless --allow-gaps,
+/// which signs with a warning. sbsign warns about the same layouts.
+#[test]
+fn gaps_between_sections_need_allow_gaps() {
+    let c = Case::new();
+    let (key, cert) = (k().key("db"), k().cert("db"));
+    let cases = [
+        (
+            "gap.efi",
+            crafted_pe(
+                &[(".text", 0x400, 0x200), (".data", 0x800, 0x200)],
+                0x400,
+                0,
+            ),
+            "bytes 0x600..0x800 (512 bytes) between section \".text\" and section \".data\" belong to no section",
+        ),
+        (
+            "header-gap.efi",
+            crafted_pe(
+                &[(".text", 0x600, 0x200), (".data", 0x800, 0x200)],
+                0x400,
+                0,
+            ),
+            "bytes 0x400..0x600 (512 bytes) between the headers and section \".text\" belong to no section",
+        ),
+    ];
+    for (name, bytes, gap) in cases {
+        let input = c.write(name, &bytes);
+        let run = c.sign_fails(&key, &cert, &input, gap);
+        run.stderr_has("pass --allow-gaps to accept it anyway");
+
+        let sb_out = c.path("sbsigned.efi");
+        sbsign(&[
+            "--key",
+            &key,
+            "--cert",
+            &cert,
+            "--output",
+            s(&sb_out),
+            &input,
+        ])
+        .expect(0)
+        .stderr_has("warning: gap in section table");
+        std::fs::remove_file(&sb_out).unwrap();
+
+        let out = s(&c.path("out.efi")).to_owned();
+        clip(&[
+            "sign",
+            "--key",
+            &key,
+            "--cert",
+            &cert,
+            &input,
+            &out,
+            "--allow-gaps",
+        ])
+        .expect(0)
+        .stderr_has(&format!("{gap}; the signature does not cover them"));
+        // sbverify hashes such an image as we do (osslsigncode does not).
+        sign_common::sbverify(&["--cert", &cert, &out]).expect(0);
+        clip(&["verify-signature", "--cert", &cert, &out])
+            .expect(1)
+            .stderr_has(&format!("cannot check the signature of {out}: {gap}"));
+        clip(&["verify-signature", "--cert", &cert, &out, "--allow-gaps"])
+            .expect(0)
+            .stderr_has(&format!("{gap}; the signature does not cover them"));
+        std::fs::remove_file(&out).unwrap();
+    }
+
+    // The same sections back to back: no gap, no warning, from either tool.
+    let bytes = crafted_pe(
+        &[(".text", 0x400, 0x200), (".data", 0x600, 0x200)],
+        0x400,
+        0,
+    );
+    let input = c.write("no-gap.efi", &bytes);
+    let sb_out = c.path("sbsigned.efi");
+    let sb = sbsign(&[
+        "--key",
+        &key,
+        "--cert",
+        &cert,
+        "--output",
+        s(&sb_out),
+        &input,
+    ]);
+    assert!(!sb.expect(0).stderr.contains("gap"), "{sb:?}");
+    let out = s(&c.path("out.efi")).to_owned();
+    let run = clip(&["sign", "--key", &key, "--cert", &cert, &input, &out]);
+    assert!(!run.expect(0).stderr.contains("no section"), "{run:?}");
 }

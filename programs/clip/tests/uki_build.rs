@@ -164,6 +164,65 @@ fn layout_is_aligned_disjoint_and_keeps_the_stub() {
     assert_eq!(pe.certificate_table(), None);
     let stored = u32::from_le_bytes(bytes[pe.checksum_offset()..][..4].try_into().unwrap());
     assert_eq!(stored, pe::pe_checksum(&bytes, pe.checksum_offset()));
+    // Back to back in the file: the signature covers every section byte.
+    assert_eq!(pe.raw_data_gaps(), Ok(vec![]));
+}
+
+/// A stub with bytes after its sections (systemd 252's carries a COFF
+/// symbol table there) leaves them between its sections and the UKI's,
+/// where no signature covers them: the build warns, and `clip sign` then
+/// needs --allow-gaps.
+#[test]
+fn stub_trailing_bytes_become_a_gap() {
+    let mut inputs = Inputs::new(&[4096]);
+    let mut stub = std::fs::read(&inputs.stub).unwrap();
+    stub.extend_from_slice(&[0x5a; 100]);
+    let (last, sections_end, start) = {
+        let pe = pe::PeFile::parse(&stub).unwrap();
+        let last = pe
+            .sections()
+            .iter()
+            .max_by_key(|s| s.raw_range().end)
+            .unwrap();
+        let fa = usize::try_from(pe.file_alignment()).unwrap();
+        (
+            last.name_str().to_owned(),
+            last.raw_range().end,
+            stub.len().next_multiple_of(fa),
+        )
+    };
+    let gap = format!(
+        "bytes {sections_end:#x}..{start:#x} ({} bytes) between section {last:?} and section \".osrel\" belong to no section",
+        start - sections_end
+    );
+    inputs.stub = inputs.path("stub-with-trailer.efi");
+    std::fs::write(&inputs.stub, &stub).unwrap();
+    let out = inputs.path("uki.efi");
+    let mut args = inputs.args();
+    args.extend(["--cmdline", "quiet", "--out", &s(&out)].map(str::to_owned));
+    clip(&args)
+        .expect(0)
+        .stderr_has(&format!("the UKI has {gap} (from the stub)"));
+
+    let (key, cert) = uki_support::throwaway_key(inputs.dir.path());
+    let signed = s(&inputs.path("signed.efi"));
+    let sign = |extra: &[&str]| {
+        let mut a = vec![
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+        ];
+        a.extend([out.to_str().unwrap(), &signed]);
+        a.extend(extra);
+        clip(&a)
+    };
+    sign(&[])
+        .expect(1)
+        .stderr_has(&gap)
+        .stderr_has("pass --allow-gaps");
+    sign(&["--allow-gaps"]).expect(0).stderr_has(&gap);
 }
 
 #[test]

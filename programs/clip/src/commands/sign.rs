@@ -10,8 +10,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use authenticode::{Certificate, Error as SignError, RsaPrivateKey};
+use anyhow::{Context, Result, anyhow, bail};
+use authenticode::{Certificate, Error as SignError, Gaps, RsaPrivateKey};
 use clap::Args;
 use serde_json::json;
 
@@ -36,6 +36,12 @@ pub struct SignArgs {
     /// Keep the signatures INPUT has and add this one after them.
     #[arg(long)]
     append: bool,
+    /// Sign even if bytes between sections belong to no section: the
+    /// signature does not cover them, and osslsigncode computes another
+    /// digest for such an image (a warning names them). Overlapping
+    /// sections are refused regardless.
+    #[arg(long)]
+    allow_gaps: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -48,6 +54,10 @@ pub struct VerifyArgs {
     cert: PathBuf,
     /// Signed PE/EFI image.
     file: PathBuf,
+    /// Verify even if bytes between sections belong to no section (the
+    /// signature does not cover them; a warning names them).
+    #[arg(long)]
+    allow_gaps: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -82,16 +92,23 @@ pub fn sign(args: SignArgs) -> Result<()> {
         _ => {}
     }
     let image = read(&args.input, "image")?;
-    let what = format!("cannot sign {}", args.input.display());
+    let gaps = gap_policy(args.allow_gaps);
     let signed = if args.append {
-        authenticode::append_signature(&image, &key, &cert)
+        authenticode::append_signature_with(&image, &key, &cert, gaps)
     } else {
-        authenticode::sign(&image, &key, &cert)
+        authenticode::sign_with(&image, &key, &cert, gaps)
     }
-    .context(what)?;
+    .map_err(|e| {
+        let hint = match &e {
+            SignError::Pe(p) => gap_hint(p),
+            _ => "",
+        };
+        anyhow!("cannot sign {}: {e}{hint}", args.input.display())
+    })?;
     // Never write a signature our own verifier (and so firmware) would refuse.
-    let verified = authenticode::verify(&signed, &cert)
+    let verified = authenticode::verify_with(&signed, &cert, gaps)
         .context("internal error: the signed image does not verify")?;
+    warn_gaps(&args.input, &verified.gaps);
     let mode = std::fs::metadata(&args.input)
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o644);
@@ -111,12 +128,43 @@ pub fn sign(args: SignArgs) -> Result<()> {
     Ok(())
 }
 
+fn gap_policy(allow: bool) -> Gaps {
+    if allow { Gaps::Allow } else { Gaps::Refuse }
+}
+
+/// What to add to an error about a gap between sections.
+fn gap_hint(e: &pe::Error) -> &'static str {
+    if matches!(e, pe::Error::SectionGap(_)) {
+        " (pass --allow-gaps to accept it anyway)"
+    } else {
+        ""
+    }
+}
+
+fn warn_gaps(file: &Path, gaps: &[authenticode::Gap]) {
+    for gap in gaps {
+        tracing::warn!(
+            "{}: {gap}; the signature does not cover them",
+            file.display()
+        );
+    }
+}
+
 pub fn verify(args: VerifyArgs) -> Result<()> {
     let trusted = load_cert(&args.cert)?;
     let image = read(&args.file, "image")?;
-    let v = match authenticode::verify(&image, &trusted) {
+    let v = match authenticode::verify_with(&image, &trusted, gap_policy(args.allow_gaps)) {
         Ok(v) => v,
         Err(SignError::Pe(e)) => {
+            // Sections that overlap or leave gaps: a PE image, but one whose
+            // signed bytes are ambiguous.
+            if let pe::Error::SectionsOverlap { .. } | pe::Error::SectionGap(_) = e {
+                bail!(
+                    "cannot check the signature of {}: {e}{}",
+                    args.file.display(),
+                    gap_hint(&e)
+                )
+            }
             bail!("{} is not a PE image: {e}", args.file.display())
         }
         Err(e) => {
@@ -134,6 +182,7 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
             .into());
         }
     };
+    warn_gaps(&args.file, &v.gaps);
     let signed_by = if v.signer.is_trusted_certificate {
         "trusted certificate"
     } else {

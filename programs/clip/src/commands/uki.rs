@@ -125,7 +125,20 @@ fn build(args: &BuildArgs) -> Result<()> {
         pcrsig: None,
     };
     let image = uki::build(&inputs).context("cannot build the UKI")?;
-    let digest = pe::authenticode_sha256(&image).context("cannot hash the UKI")?;
+    // A stub with bytes after its sections (systemd 252's carries a COFF
+    // symbol table there) leaves them between its sections and ours: the
+    // UKI is still built, but signing it needs `clip sign --allow-gaps`.
+    let digest =
+        pe::authenticode_sha256_with(&image, pe::Gaps::Allow).context("cannot hash the UKI")?;
+    let gaps = pe::PeFile::parse(&image)
+        .and_then(|p| p.raw_data_gaps())
+        .context("cannot read back the UKI")?;
+    for gap in gaps {
+        tracing::warn!(
+            "the UKI has {gap} (from the stub); the signature would not cover them, \
+             so `clip sign` refuses it unless given --allow-gaps"
+        );
+    }
     // A UKI holds no secret: rw-r--r-- like other build outputs.
     crate::blockio::write_file_atomically(&args.out, &image, 0o644, args.force)?;
 

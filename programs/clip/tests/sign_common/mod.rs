@@ -172,3 +172,76 @@ pub fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A minimal PE32+ EFI application whose sections are `(name, file offset,
+/// raw size)` (each filled with its index + 1), headers of `size_of_headers`
+/// bytes, and `file_len` bytes in all (at least up to the last section): for
+/// layouts no linker makes, such as overlapping sections or gaps.
+pub fn crafted_pe(
+    sections: &[(&str, usize, usize)],
+    size_of_headers: usize,
+    file_len: usize,
+) -> Vec<u8> {
+    use pe::raw::{self, coff, opt, put_u16, put_u32, section};
+    let n32 = |v: usize| u32::try_from(v).unwrap();
+    let pe_at = 0x80;
+    let opt_at = pe_at + 4 + coff::SIZE;
+    let opt_size = opt::PE32_PLUS_DATA_DIRECTORY + 16 * 8;
+    let table = opt_at + opt_size;
+    let end = sections
+        .iter()
+        .map(|&(_, at, len)| at + len)
+        .max()
+        .unwrap_or(0);
+    let mut b = vec![0u8; file_len.max(end).max(size_of_headers)];
+    b[..2].copy_from_slice(raw::DOS_MAGIC);
+    put_u32(&mut b, raw::E_LFANEW, n32(pe_at));
+    b[pe_at..pe_at + 4].copy_from_slice(raw::PE_SIGNATURE);
+    let c = pe_at + 4;
+    put_u16(&mut b, c + coff::MACHINE, raw::machine::AMD64);
+    put_u16(
+        &mut b,
+        c + coff::NUMBER_OF_SECTIONS,
+        u16::try_from(sections.len()).unwrap(),
+    );
+    put_u16(
+        &mut b,
+        c + coff::SIZE_OF_OPTIONAL_HEADER,
+        u16::try_from(opt_size).unwrap(),
+    );
+    put_u16(
+        &mut b,
+        c + coff::CHARACTERISTICS,
+        raw::file_characteristics::EXECUTABLE_IMAGE,
+    );
+    put_u16(&mut b, opt_at + opt::MAGIC, opt::MAGIC_PE32_PLUS);
+    put_u32(&mut b, opt_at + opt::SECTION_ALIGNMENT, 0x1000);
+    put_u32(&mut b, opt_at + opt::FILE_ALIGNMENT, 0x200);
+    put_u32(
+        &mut b,
+        opt_at + opt::SIZE_OF_IMAGE,
+        n32(0x1000 * (sections.len() + 1)),
+    );
+    put_u32(&mut b, opt_at + opt::SIZE_OF_HEADERS, n32(size_of_headers));
+    put_u16(
+        &mut b,
+        opt_at + opt::SUBSYSTEM,
+        raw::subsystem::EFI_APPLICATION,
+    );
+    put_u32(&mut b, opt_at + opt::PE32_PLUS_NUMBER_OF_RVA_AND_SIZES, 16);
+    for (i, &(name, at, len)) in sections.iter().enumerate() {
+        let h = table + i * section::SIZE;
+        b[h..h + name.len()].copy_from_slice(name.as_bytes());
+        put_u32(&mut b, h + section::VIRTUAL_SIZE, n32(len));
+        put_u32(&mut b, h + section::VIRTUAL_ADDRESS, n32(0x1000 * (i + 1)));
+        put_u32(&mut b, h + section::SIZE_OF_RAW_DATA, n32(len));
+        put_u32(&mut b, h + section::POINTER_TO_RAW_DATA, n32(at));
+        put_u32(
+            &mut b,
+            h + section::CHARACTERISTICS,
+            raw::scn::MEM_READ | raw::scn::CNT_INITIALIZED_DATA,
+        );
+        b[at..at + len].fill(u8::try_from(i + 1).unwrap());
+    }
+    b
+}
