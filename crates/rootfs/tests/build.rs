@@ -355,6 +355,45 @@ fn warm_rebuild_downloads_nothing_and_gives_the_same_image() {
     fs::remove_dir_all(tree.root.parent().unwrap()).unwrap();
 }
 
+/// Two mmdebstrap runs of one package list give the same image. The warm
+/// rebuilds (above, and `clip build`'s reproducibility test) take the
+/// cached tree, so this is where fresh builds are compared. The shared tree
+/// is itself a fresh build or the cached result of an earlier one; when
+/// Debian has updated a package since, a second fresh build is the
+/// reference instead.
+#[test]
+fn two_fresh_builds_give_the_same_image() {
+    let s = shared();
+    let erofs = |name: &str, tree: &Tree| {
+        let image = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.erofs"));
+        make_erofs(&tree.root, &image, EPOCH, UUID).unwrap();
+        let bytes = fs::read(&image).unwrap();
+        fs::remove_file(&image).unwrap();
+        bytes
+    };
+    let (fresh, _) = build("tree-fresh-1", CachePolicy::Refresh, &product()).unwrap();
+    assert!(!fresh.from_cache, "Refresh took the cached tree");
+    let (reference, what) = if fresh.packages == s.tree.packages {
+        (fs::read(&s.image).unwrap(), "the shared tree's image")
+    } else {
+        let (again, _) = build("tree-fresh-2", CachePolicy::Refresh, &product()).unwrap();
+        assert!(!again.from_cache, "Refresh took the cached tree");
+        assert_eq!(
+            again.packages, fresh.packages,
+            "Debian changed a package between two fresh builds minutes apart: run again"
+        );
+        let image = erofs("tree-fresh-2", &again);
+        fs::remove_dir_all(again.root.parent().unwrap()).unwrap();
+        (image, "a second fresh build's image")
+    };
+    let image = erofs("tree-fresh-1", &fresh);
+    assert!(
+        image == reference,
+        "a fresh build's image differs from {what} (same package versions)"
+    );
+    fs::remove_dir_all(fresh.root.parent().unwrap()).unwrap();
+}
+
 #[test]
 fn offline_with_an_uncached_package_list_fails_clearly() {
     let mut product = product();

@@ -310,6 +310,9 @@ fn rebuild_is_reproducible_and_refuses_to_overwrite_without_force() {
     build_into(&second, Some(&out.join("keys")), false).ok();
     let a = manifest(out);
     let b = manifest(&second);
+    // A warm rebuild: the tree comes from the cache. Two fresh mmdebstrap
+    // runs are compared in crates/rootfs/tests/build.rs
+    // (two_fresh_builds_give_the_same_image).
     assert_eq!(
         b["debian"]["tree_from_cache"], true,
         "a rebuild should use the cached tree"
