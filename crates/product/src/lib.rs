@@ -11,6 +11,7 @@
 //! `state.paths[2].path: "var/log" is not absolute`. The file is written by
 //! the developer, not untrusted input, so there is no fuzz target.
 
+mod cmdline;
 mod size;
 mod validate;
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use cmdline::CmdlineCheck;
 pub use size::{parse_size, verity_size};
 pub use validate::Problem;
 
@@ -83,6 +85,11 @@ pub struct Debian {
 #[serde(deny_unknown_fields)]
 pub struct Kernel {
     pub cmdline: Vec<String>,
+    /// Names of [`CmdlineCheck`]s waived: the parameters they refuse are
+    /// allowed in `cmdline` (the build manifest lists them). Each name must
+    /// be known and must waive something.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_cmdline: Vec<String>,
     /// Modules the initramfs loads before it can reach the root (names as
     /// in modules.dep, `-` and `_` alike); their dependencies are added by
     /// the image builder. Default: [`DEFAULT_INITRAMFS_MODULES`].
@@ -180,6 +187,14 @@ pub struct Partitions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verity: Option<String>,
     pub state: String,
+}
+
+/// A command line check the product waived, and the `kernel.cmdline`
+/// entries it would have refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiver {
+    pub check: CmdlineCheck,
+    pub arguments: Vec<String>,
 }
 
 /// Partition sizes in bytes.
@@ -283,6 +298,28 @@ impl Product {
     /// The command line as one string (arguments joined by spaces).
     pub fn cmdline(&self) -> String {
         self.kernel.cmdline.join(" ")
+    }
+
+    /// The command line checks waived by `kernel.allow_cmdline`, in that
+    /// order, each with the arguments it let through (in command line
+    /// order). Names that are not checks are left out ([`Product::validate`]
+    /// refuses them).
+    pub fn cmdline_waivers(&self) -> Vec<Waiver> {
+        self.kernel
+            .allow_cmdline
+            .iter()
+            .filter_map(|name| CmdlineCheck::from_name(name))
+            .map(|check| Waiver {
+                check,
+                arguments: self
+                    .kernel
+                    .cmdline
+                    .iter()
+                    .filter(|a| cmdline::refused_by(&cmdline::Param::parse(a)) == Some(check))
+                    .cloned()
+                    .collect(),
+            })
+            .collect()
     }
 }
 

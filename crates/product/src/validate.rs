@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::cmdline::{CmdlineCheck, Param, same_name};
 use crate::size::{format_size, parse_size, verity_size};
-use crate::{Kind, PartitionBytes, Partitions, Product, StatePath};
+use crate::{Kernel, Kind, PartitionBytes, Partitions, Product, StatePath};
 
 /// Why a field is invalid. The field path is carried by
 /// [`crate::ProductError::Invalid`].
@@ -35,6 +36,20 @@ pub enum Problem {
     #[error("{value:?} is added by the image builder and must not be set here")]
     ReservedArgument { value: String },
     #[error(
+        "{value:?} ends the kernel's parameters: everything after it, the builder's clip.* parameters included, would go to init as arguments and the image could not boot (this cannot be waived)"
+    )]
+    EndOfParameters { value: String },
+    #[error(
+        "{value:?} is refused: {why} (check {name:?}; to accept it, list {name:?} in kernel.allow_cmdline)",
+        why = check.why(),
+        name = check.name()
+    )]
+    Weakening { value: String, check: CmdlineCheck },
+    #[error("{value:?} is not a command line check (known: {})", check_names())]
+    UnknownCheck { value: String },
+    #[error("{value:?} waives nothing: no kernel.cmdline entry is refused by this check")]
+    UnusedWaiver { value: String },
+    #[error(
         "is {len} bytes long; at most {max} are allowed (the builder appends the root arguments)"
     )]
     CmdlineTooLong { len: usize, max: usize },
@@ -56,6 +71,8 @@ pub enum Problem {
     BadMode { value: String },
     #[error("{value:?} is world-writable{}", if *dir { " without the sticky bit (use 1777)" } else { "" })]
     WorldWritable { value: String, dir: bool },
+    #[error("{value:?} has the {bits} set: the image has no SUID or SGID files or directories")]
+    SetId { value: String, bits: &'static str },
     #[error("{value:?} is not a user or group name ([a-z_][a-z0-9_-]*, at most 32 characters)")]
     BadOwner { value: String },
     #[error(
@@ -86,7 +103,8 @@ pub(crate) const ETC_FILES: &[&str] = &[
     "/etc/adjtime",
     "/etc/localtime",
 ];
-/// Kernel parameters the builder sets (root device, dm-verity, init).
+/// Kernel parameters the builder sets or that would compete with what it
+/// sets (root device, dm-verity): refused, and no waiver applies.
 const RESERVED_KEYS: &[&str] = &[
     "root",
     "roothash",
@@ -96,12 +114,13 @@ const RESERVED_KEYS: &[&str] = &[
     "rw",
     "usrhash",
     "mount.usr",
-    "init",
     "dm-mod.create",
     "dm-mod.waitfor",
 ];
-/// Longest product command line: x86 COMMAND_LINE_SIZE is 2048 including the
-/// NUL; half is left for what the builder appends.
+/// Longest product command line (arguments joined by single spaces). The
+/// kernel takes at most 2047 bytes (x86 COMMAND_LINE_SIZE is 2048 with the
+/// NUL; the `uki` crate's `MAX_CMDLINE` is that limit); half is left for
+/// what the builder appends.
 pub const MAX_CMDLINE: usize = 1024;
 const MIB: u64 = 1 << 20;
 const MIN_ESP: u64 = 64 * MIB;
@@ -131,7 +150,7 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     }
     version(&p.version)?;
     debian(p)?;
-    cmdline(&p.kernel.cmdline)?;
+    cmdline(&p.kernel)?;
     modules(&p.kernel.initramfs_modules)?;
     for (i, sp) in p.state.paths.iter().enumerate() {
         state_path(i, sp, &p.state.paths[..i])?;
@@ -251,7 +270,34 @@ fn debian(p: &Product) -> Result<(), Failure> {
     Ok(())
 }
 
-fn cmdline(args: &[String]) -> Result<(), Failure> {
+fn check_names() -> String {
+    CmdlineCheck::ALL.map(CmdlineCheck::name).join(", ")
+}
+
+fn cmdline(kernel: &Kernel) -> Result<(), Failure> {
+    // The waivers first: an unknown name is an error whatever the line holds.
+    let mut waived = BTreeSet::new();
+    for (i, name) in kernel.allow_cmdline.iter().enumerate() {
+        let field = format!("kernel.allow_cmdline[{i}]");
+        let Some(check) = CmdlineCheck::from_name(name) else {
+            return fail(
+                field,
+                Problem::UnknownCheck {
+                    value: name.clone(),
+                },
+            );
+        };
+        if !waived.insert(check) {
+            return fail(
+                field,
+                Problem::Duplicate {
+                    value: name.clone(),
+                },
+            );
+        }
+    }
+    let args = &kernel.cmdline;
+    let mut used = BTreeSet::new();
     let mut seen = BTreeSet::new();
     for (i, arg) in args.iter().enumerate() {
         let field = format!("kernel.cmdline[{i}]");
@@ -262,14 +308,29 @@ fn cmdline(args: &[String]) -> Result<(), Failure> {
         if bad {
             return fail(field, Problem::BadArgument { value: arg.clone() });
         }
+        let param = Param::parse(arg);
+        if param.ends_parameters() {
+            return fail(field, Problem::EndOfParameters { value: arg.clone() });
+        }
         // The kernel treats `-` and `_` in parameter names alike.
-        let key = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k);
-        let key = key.replace('_', "-");
-        if RESERVED_KEYS.contains(&key.as_str())
+        let key = param.name.replace('_', "-");
+        if RESERVED_KEYS.iter().any(|r| same_name(&param.name, r))
             || key.contains("verity")
             || key.starts_with("clip.")
         {
             return fail(field, Problem::ReservedArgument { value: arg.clone() });
+        }
+        if let Some(check) = crate::cmdline::refused_by(&param) {
+            if !waived.contains(&check) {
+                return fail(
+                    field,
+                    Problem::Weakening {
+                        value: arg.clone(),
+                        check,
+                    },
+                );
+            }
+            used.insert(check);
         }
         if !seen.insert(arg) {
             return fail(field, Problem::Duplicate { value: arg.clone() });
@@ -288,6 +349,16 @@ fn cmdline(args: &[String]) -> Result<(), Failure> {
                 max: MAX_CMDLINE,
             },
         );
+    }
+    for (i, name) in kernel.allow_cmdline.iter().enumerate() {
+        if CmdlineCheck::from_name(name).is_some_and(|c| !used.contains(&c)) {
+            return fail(
+                format!("kernel.allow_cmdline[{i}]"),
+                Problem::UnusedWaiver {
+                    value: name.clone(),
+                },
+            );
+        }
     }
     Ok(())
 }
@@ -367,6 +438,25 @@ fn state_path(i: usize, sp: &StatePath, before: &[StatePath]) -> Result<(), Fail
         );
     }
     let mode = u32::from_str_radix(&sp.mode, 8).unwrap_or(u32::MAX);
+    // The root tree is stripped of SUID and SGID bits (rootfs strip_suid),
+    // files and directories alike; a state path must not bring them back.
+    // The sticky bit stays allowed: 1777 is how a shared directory such as
+    // /var/tmp stops users from removing each other's files.
+    let set_id = match mode & 0o6000 {
+        0 => None,
+        0o4000 => Some("setuid bit"),
+        0o2000 => Some("setgid bit"),
+        _ => Some("setuid and setgid bits"),
+    };
+    if let Some(bits) = set_id {
+        return fail(
+            field("mode"),
+            Problem::SetId {
+                value: sp.mode.clone(),
+                bits,
+            },
+        );
+    }
     let sticky = mode & 0o1000 != 0;
     if mode & 0o002 != 0 && (sp.kind == Kind::File || !sticky) {
         return fail(

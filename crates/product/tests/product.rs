@@ -325,6 +325,39 @@ fn bad_fields_are_named() {
             r#"state.paths[0].mode: "0666" is world-writable"#,
         ),
         (
+            "state.paths[2].mode",
+            s("4755"),
+            r#"state.paths[2].mode: "4755" has the setuid bit set: the image has no SUID or SGID files or directories"#,
+        ),
+        (
+            "state.paths[2].mode",
+            s("2755"),
+            r#"state.paths[2].mode: "2755" has the setgid bit set: the image has no SUID"#,
+        ),
+        (
+            "state.paths[2].mode",
+            s("6755"),
+            r#"state.paths[2].mode: "6755" has the setuid and setgid bits set"#,
+        ),
+        (
+            "state.paths[2].mode",
+            s("3777"),
+            r#"state.paths[2].mode: "3777" has the setgid bit set"#,
+        ),
+        (
+            "state.paths[0].mode",
+            s("4444"),
+            r#"state.paths[0].mode: "4444" has the setuid bit set"#,
+        ),
+        (
+            "state.paths[0].mode",
+            s("2444"),
+            r#"state.paths[0].mode: "2444" has the setgid bit set"#,
+        ),
+        // Sticky directories stay allowed (a shared /var/tmp is 1777).
+        ("state.paths[2].mode", s("1777"), ""),
+        ("state.paths[2].mode", s("1755"), ""),
+        (
             "state.paths[2].owner",
             s("Root"),
             r#"state.paths[2].owner: "Root" is not a user or group name"#,
@@ -476,4 +509,233 @@ fn documented_example_loads() {
     let p = Product::parse(&doc[start..start + len], Path::new("docs/product.md")).unwrap();
     assert_eq!(p.state.paths.len(), 2);
     assert_eq!(p.partitions.bytes().unwrap().verity, 17 << 20);
+}
+
+/// `why` of each check, as the refusal states it (the start of the text).
+const WHY: &[(&str, &str)] = &[
+    (
+        "init",
+        "it replaces the first program (clip-init in the initramfs",
+    ),
+    (
+        "debug_shell",
+        "it starts a root shell that asks no password",
+    ),
+    (
+        "rescue",
+        "it boots into rescue or emergency mode (a root shell)",
+    ),
+    ("unit", "it changes which units the boot starts or masks"),
+    ("run", "it runs a command as root at boot"),
+    ("lockdown", "it lowers kernel lockdown"),
+    ("module_sig", "it lets the kernel load unsigned modules"),
+    ("iommu", "it turns off the IOMMU's DMA protection"),
+    (
+        "gpt_auto",
+        "it makes systemd mount partitions found by type GUID",
+    ),
+    (
+        "initrd",
+        "it makes the kernel's EFI stub load another initrd",
+    ),
+];
+
+/// Every parameter of issue 7 (and the forms the kernel and systemd read
+/// the same way), with the check that refuses it.
+const REFUSED: &[(&str, &str)] = &[
+    ("init=/bin/sh", "init"),
+    ("rdinit=/bin/sh", "init"),
+    ("systemd.debug_shell", "debug_shell"),
+    ("systemd.debug_shell=1", "debug_shell"),
+    ("systemd.debug_shell=tty1", "debug_shell"),
+    ("systemd.debug-shell", "debug_shell"),
+    ("rd.systemd.debug_shell", "debug_shell"),
+    ("systemd.crash_shell", "debug_shell"),
+    ("single", "rescue"),
+    ("s", "rescue"),
+    ("S", "rescue"),
+    ("1", "rescue"),
+    ("rescue", "rescue"),
+    ("rd.rescue", "rescue"),
+    ("emergency", "rescue"),
+    ("rd.emergency", "rescue"),
+    ("-b", "rescue"),
+    ("systemd.unit=emergency.target", "unit"),
+    ("systemd.unit=rescue.target", "unit"),
+    ("rd.systemd.unit=emergency.target", "unit"),
+    ("systemd.wants=debug-shell.service", "unit"),
+    ("systemd.mask=systemd-journald.service", "unit"),
+    ("systemd.run=/bin/sh", "run"),
+    ("lockdown=none", "lockdown"),
+    ("module.sig_enforce=0", "module_sig"),
+    ("module.sig-enforce=0", "module_sig"),
+    ("module.sig_enforce=n", "module_sig"),
+    ("module.sig_enforce=off", "module_sig"),
+    ("iommu=off", "iommu"),
+    ("iommu=pt", "iommu"),
+    ("intel_iommu=off", "iommu"),
+    ("amd_iommu=off", "iommu"),
+    ("iommu.passthrough=1", "iommu"),
+    ("systemd.gpt_auto=1", "gpt_auto"),
+    ("systemd.gpt_auto=yes", "gpt_auto"),
+    ("systemd.gpt_auto=on", "gpt_auto"),
+    ("systemd.gpt_auto=true", "gpt_auto"),
+    ("systemd.gpt_auto=Y", "gpt_auto"),
+    ("systemd.gpt_auto", "gpt_auto"),
+    ("systemd.gpt-auto=1", "gpt_auto"),
+    ("rd.systemd.gpt_auto=1", "gpt_auto"),
+    ("initrd=\\EFI\\debian\\initrd.img", "initrd"),
+    // systemd unescapes words: this is systemd.debug_shell to it.
+    ("systemd.debug\\_shell", "debug_shell"),
+];
+
+fn parse_with(cmdline: &[&str], allow: &[&str]) -> Result<Product, ProductError> {
+    let mut v: toml::Value = toml::from_str(&shipped_text()).unwrap();
+    *slot(&mut v, "kernel.cmdline") = list(cmdline);
+    if !allow.is_empty() {
+        *slot(&mut v, "kernel.allow_cmdline") = list(allow);
+    }
+    Product::parse(&toml::to_string(&v).unwrap(), Path::new("x"))
+}
+
+#[test]
+fn weakening_parameters_are_refused_with_the_reason() {
+    for &(arg, check) in REFUSED {
+        let why = WHY.iter().find(|(c, _)| *c == check).unwrap().1;
+        let got = match parse_with(&["quiet", arg], &[]) {
+            Ok(_) => panic!("{arg} accepted"),
+            Err(e) => e.to_string(),
+        };
+        let head = format!("kernel.cmdline[1]: {arg:?} is refused: {why}");
+        let tail =
+            format!("(check {check:?}; to accept it, list {check:?} in kernel.allow_cmdline)");
+        assert!(
+            got.starts_with(&head) && got.ends_with(&tail),
+            "{arg}:\n got {got}\nwant {head} … {tail}"
+        );
+    }
+    // Values and names that keep the protections are accepted.
+    let kept = [
+        "lockdown=confidentiality",
+        "module.sig_enforce",
+        "module.sig_enforce=1",
+        "systemd.gpt_auto=0",
+        "systemd.gpt_auto=false",
+        "rd.systemd.gpt_auto=no",
+        "iommu=force",
+        "intel_iommu=on",
+        "3",
+        "console=ttyS0,115200",
+    ];
+    parse_with(&kept, &[]).unwrap();
+}
+
+#[test]
+fn end_of_parameters_is_never_allowed() {
+    let every: Vec<&str> = WHY.iter().map(|(c, _)| *c).collect();
+    for (cmdline, index) in [(vec!["quiet", "--"], 1), (vec!["--", "quiet"], 0)] {
+        let got = parse_with(&cmdline, &[]).unwrap_err().to_string();
+        assert_eq!(
+            got,
+            format!(
+                "kernel.cmdline[{index}]: \"--\" ends the kernel's parameters: everything after it, \
+                 the builder's clip.* parameters included, would go to init as arguments and the \
+                 image could not boot (this cannot be waived)"
+            )
+        );
+    }
+    // Waiving every check does not waive it (nor does waiving nothing
+    // that is used: "--" is found first).
+    let mut cmdline: Vec<&str> = REFUSED.iter().map(|(a, _)| *a).collect();
+    cmdline.push("--");
+    let got = parse_with(&cmdline, &every).unwrap_err().to_string();
+    assert!(
+        got.starts_with(&format!(
+            "kernel.cmdline[{}]: \"--\" ends the kernel's parameters",
+            cmdline.len() - 1
+        )),
+        "{got}"
+    );
+}
+
+#[test]
+fn a_waiver_allows_its_check_only() {
+    let p = parse_with(
+        &[
+            "quiet",
+            "systemd.debug_shell",
+            "rd.systemd.debug_shell=tty1",
+        ],
+        &["debug_shell"],
+    )
+    .unwrap();
+    let waivers = p.cmdline_waivers();
+    assert_eq!(waivers.len(), 1);
+    assert_eq!(waivers[0].check, product::CmdlineCheck::DebugShell);
+    assert_eq!(waivers[0].check.name(), "debug_shell");
+    assert_eq!(
+        waivers[0].arguments,
+        ["systemd.debug_shell", "rd.systemd.debug_shell=tty1"]
+    );
+    // The waiver survives a round trip; without one the list is empty.
+    let q = Product::parse(&p.to_toml().unwrap(), Path::new("x")).unwrap();
+    assert_eq!(p, q);
+    let shipped = Product::load(&shipped_dir()).unwrap();
+    assert!(shipped.cmdline_waivers().is_empty());
+    assert!(!shipped.to_toml().unwrap().contains("allow_cmdline"));
+
+    // Another check is not waived.
+    let got = parse_with(&["systemd.debug_shell", "init=/bin/sh"], &["debug_shell"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        got.starts_with("kernel.cmdline[1]: \"init=/bin/sh\" is refused: it replaces"),
+        "{got}"
+    );
+
+    // Every check can be waived.
+    for &(arg, check) in REFUSED {
+        let p = parse_with(&["quiet", arg], &[check]).unwrap_or_else(|e| panic!("{arg}: {e}"));
+        assert_eq!(p.cmdline_waivers()[0].arguments, [arg]);
+    }
+}
+
+#[test]
+fn bad_waivers_are_refused() {
+    let known =
+        "init, debug_shell, rescue, unit, run, lockdown, module_sig, iommu, gpt_auto, initrd";
+    for (allow, want) in [
+        (
+            vec!["systemd.debug_shell"],
+            format!(
+                "kernel.allow_cmdline[0]: \"systemd.debug_shell\" is not a command line check (known: {known})"
+            ),
+        ),
+        (
+            vec!["debug_shell", "Init"],
+            format!(
+                "kernel.allow_cmdline[1]: \"Init\" is not a command line check (known: {known})"
+            ),
+        ),
+        (
+            vec!["debug_shell", "debug_shell"],
+            "kernel.allow_cmdline[1]: \"debug_shell\" is listed twice".to_owned(),
+        ),
+        (
+            vec!["debug_shell", "init"],
+            "kernel.allow_cmdline[1]: \"init\" waives nothing: no kernel.cmdline entry is refused by this check"
+                .to_owned(),
+        ),
+    ] {
+        let got = parse_with(&["quiet", "systemd.debug_shell"], &allow)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(got, want, "{allow:?}");
+    }
+    // An unknown name is refused even when the command line needs no waiver.
+    let got = parse_with(&["quiet"], &["bogus"]).unwrap_err().to_string();
+    assert!(
+        got.starts_with("kernel.allow_cmdline[0]: \"bogus\" is not a command line check"),
+        "{got}"
+    );
 }
