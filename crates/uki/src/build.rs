@@ -17,6 +17,12 @@ use crate::error::Error;
 use crate::sbat;
 use crate::text::{check_text, check_uname};
 
+/// The longest kernel command line, in bytes: x86's `COMMAND_LINE_SIZE` is
+/// 2048 including the terminating NUL (arm64's is 2048 too). The kernel's
+/// EFI stub stops copying the line there, so a longer `.cmdline` would
+/// boot with its end missing. [`build`] refuses a longer one.
+pub const MAX_CMDLINE: usize = 2047;
+
 /// `IMAGE_DLLCHARACTERISTICS_NX_COMPAT`.
 const NX_COMPAT: u16 = 0x0100;
 const DATA: u32 = scn::MEM_READ | scn::CNT_INITIALIZED_DATA;
@@ -102,6 +108,12 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Vec<u8>, Error> {
         .cmdline
         .map(|c| check_text(".cmdline", c))
         .transpose()?;
+    if let Some(len) = cmdline.map(str::len).filter(|&len| len > MAX_CMDLINE) {
+        return Err(Error::CmdlineTooLong {
+            len,
+            max: MAX_CMDLINE,
+        });
+    }
     let os_release = inputs
         .os_release
         .map(|o| check_text(".osrel", o))

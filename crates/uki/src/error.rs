@@ -19,6 +19,10 @@ pub enum Error {
     Utf8 { input: InputName, offset: usize },
     #[error("{input} is empty")]
     Empty { input: InputName },
+    #[error(
+        ".cmdline is {len} bytes long; the kernel takes at most {max} (COMMAND_LINE_SIZE 2048 with the NUL) and would cut the rest off"
+    )]
+    CmdlineTooLong { len: usize, max: usize },
     #[error("uname {0:?} is not a kernel release (one line of printable ASCII, no spaces)")]
     Uname(String),
     #[error("the stub's subsystem is {0}, not 10 (EFI application)")]

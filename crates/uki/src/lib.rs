@@ -17,7 +17,7 @@ mod kernel;
 pub mod sbat;
 mod text;
 
-pub use build::{Inputs, build, join_initrds};
+pub use build::{Inputs, MAX_CMDLINE, build, join_initrds};
 pub use error::Error;
 pub use inspect::{Inspection, SectionInfo, TEXT_SECTIONS, inspect};
 pub use kernel::bzimage_release;

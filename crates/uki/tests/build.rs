@@ -208,6 +208,48 @@ fn text_and_initrd_errors() {
 }
 
 #[test]
+fn cmdline_fits_the_kernel() {
+    assert_eq!(
+        uki::MAX_CMDLINE,
+        2047,
+        "x86 COMMAND_LINE_SIZE minus the NUL"
+    );
+    let f = files();
+    // 2047 bytes: the longest line the kernel keeps whole, stored as is.
+    let longest = format!("quiet {}", "x".repeat(2041));
+    assert_eq!(longest.len(), 2047);
+    let mut i = inputs(&f, b"x");
+    i.cmdline = Some(longest.as_bytes());
+    let image = build(&i).unwrap();
+    assert_eq!(inspect(&image).unwrap().text(".cmdline"), Some(&*longest));
+    // One byte more would be cut off by the kernel: refused.
+    let over = format!("{longest}y");
+    i.cmdline = Some(over.as_bytes());
+    let err = build(&i).unwrap_err();
+    assert_eq!(
+        err,
+        Error::CmdlineTooLong {
+            len: 2048,
+            max: 2047
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        ".cmdline is 2048 bytes long; the kernel takes at most 2047 (COMMAND_LINE_SIZE 2048 with the NUL) and would cut the rest off"
+    );
+    // Bytes, not characters: 1024 two-byte characters are 2048 bytes.
+    let wide = "é".repeat(1024);
+    i.cmdline = Some(wide.as_bytes());
+    assert_eq!(
+        build(&i),
+        Err(Error::CmdlineTooLong {
+            len: 2048,
+            max: 2047
+        })
+    );
+}
+
+#[test]
 fn initrds_join_like_ukify() {
     assert_eq!(join_initrds(&[b"abcde"]).unwrap(), b"abcde");
     assert_eq!(

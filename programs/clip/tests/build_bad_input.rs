@@ -41,6 +41,48 @@ fn missing_product_is_named() {
     assert_nothing_built(&out);
 }
 
+/// The shipped product with `edit` applied, in a temporary directory.
+fn edited_product(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(product().join("product.toml")).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    let p = dir.join("product");
+    std::fs::create_dir(&p).unwrap();
+    std::fs::write(p.join("product.toml"), edited).unwrap();
+    p
+}
+
+#[test]
+fn product_weakening_the_system_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let shell = edited_product(dir.path(), |t| {
+        t.replace("\"panic=10\",", "\"panic=10\", \"systemd.debug_shell\",")
+    });
+    build(&shell, &out, &[])
+        .expect(1)
+        .stderr_has("\"systemd.debug_shell\" is refused: it starts a root shell that asks no password (check \"debug_shell\"");
+    assert_nothing_built(&out);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let end = edited_product(dir.path(), |t| t.replace("\"panic=10\",", "\"--\","));
+    build(&end, &out, &[])
+        .expect(1)
+        .stderr_has("\"--\" ends the kernel's parameters");
+    assert_nothing_built(&out);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let suid = edited_product(dir.path(), |t| {
+        t.replacen("mode = \"0755\"", "mode = \"4755\"", 1)
+    });
+    build(&suid, &out, &[])
+        .expect(1)
+        .stderr_has("state.paths[1].mode: \"4755\" has the setuid bit set");
+    assert_nothing_built(&out);
+}
+
 #[test]
 fn missing_clip_init_is_named() {
     let dir = tempfile::tempdir().unwrap();

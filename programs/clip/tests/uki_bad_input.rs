@@ -148,6 +148,39 @@ fn text_inputs() {
     fails(&inputs, &[("--initrd", &empty)], "initrd 0 is empty");
 }
 
+/// The kernel keeps at most 2047 bytes of command line (x86
+/// COMMAND_LINE_SIZE is 2048 with the NUL): one byte more is refused, given
+/// directly or in a file; what counts is the line as stored.
+#[test]
+fn cmdline_longer_than_the_kernel_takes() {
+    let inputs = Inputs::new(&[100]);
+    let longest = format!("quiet {}", "x".repeat(2041));
+    assert_eq!(longest.len(), 2047);
+    let over = format!("{longest}y");
+    let refusal = ".cmdline is 2048 bytes long; the kernel takes at most 2047 (COMMAND_LINE_SIZE 2048 with the NUL)";
+    fails(&inputs, &[("--cmdline", &over)], refusal);
+    let file = write(&inputs, "cmdline-2048", over.as_bytes());
+    fails(&inputs, &[("--cmdline", &format!("@{file}"))], refusal);
+
+    for (name, cmdline) in [
+        ("direct", longest.clone()),
+        (
+            "file",
+            format!("@{}", write(&inputs, "cmdline-2047", longest.as_bytes())),
+        ),
+        // Whitespace runs collapse before the length is counted.
+        ("spaced", format!("  quiet   {}  ", "x".repeat(2041))),
+    ] {
+        let out = inputs.path(&format!("uki-{name}.efi"));
+        let mut args = inputs.args();
+        args.extend(["--cmdline", &cmdline, "--out", &s(&out)].map(str::to_owned));
+        clip(&args).expect(0);
+        let image = std::fs::read(&out).unwrap();
+        let report = uki::inspect(&image).unwrap();
+        assert_eq!(report.text(".cmdline"), Some(&*longest), "{name}");
+    }
+}
+
 #[test]
 fn missing_files() {
     let inputs = Inputs::new(&[100]);

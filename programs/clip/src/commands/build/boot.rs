@@ -4,7 +4,7 @@
 //! Specification type #1 entries (UAPI "Boot Loader Specification",
 //! `efi` key) naming the UKIs.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rsa::RsaPrivateKey;
 use x509_cert::Certificate;
 
@@ -50,6 +50,40 @@ pub fn cmdline(product_cmdline: &str, slot: char, root: &SlotRoot) -> String {
         hex::encode(&root.salt),
         root.data_blocks
     )
+}
+
+/// The command line of a slot with the longest values the builder can put
+/// in it (a full-length salt, the largest block count).
+fn longest_cmdline(product_cmdline: &str) -> String {
+    let root = SlotRoot {
+        root_hash: vec![0; 32],
+        salt: super::ids::verity_salt(&[0; 32]).to_vec(),
+        data_blocks: u64::MAX,
+    };
+    cmdline(product_cmdline, 'a', &root)
+}
+
+/// Refuses a slot's command line the kernel would cut short (longer than
+/// [`uki::MAX_CMDLINE`]): the cut would take the `clip.*` parameters, which
+/// come last, and clip-init could not find the root.
+pub fn check_cmdline(line: &str, product_cmdline: &str) -> Result<()> {
+    if line.len() > uki::MAX_CMDLINE {
+        bail!(
+            "the kernel command line would be {} bytes ({} from the product's kernel.cmdline, {} added \
+             by the builder); the kernel takes at most {}: shorten kernel.cmdline",
+            line.len(),
+            product_cmdline.len(),
+            line.len().saturating_sub(product_cmdline.len()),
+            uki::MAX_CMDLINE
+        );
+    }
+    Ok(())
+}
+
+/// Refuses, before any work, a product command line that would not fit
+/// with the longest parameters the builder may add.
+pub fn check_product_cmdline(product_cmdline: &str) -> Result<()> {
+    check_cmdline(&longest_cmdline(product_cmdline), product_cmdline)
 }
 
 /// Inputs shared by every slot's UKI.
@@ -130,5 +164,45 @@ mod tests {
                 .contains("efi /EFI/clipos/clipos-a.efi\n")
         );
         assert!(loader_conf("clipos-a.conf").starts_with("default clipos-a.conf\n"));
+    }
+
+    #[test]
+    fn cmdline_is_bounded_by_the_kernel_limit() {
+        // What the builder adds at most: " clip.slot=a clip.verity.roothash=<64>
+        // clip.verity.salt=<64> clip.verity.data_blocks=<20 digits>".
+        let added = longest_cmdline("").len();
+        assert_eq!(added, 1 + 11 + 1 + 85 + 1 + 81 + 1 + 44);
+        let fits = "x".repeat(uki::MAX_CMDLINE - added);
+        check_product_cmdline(&fits).unwrap();
+        assert_eq!(longest_cmdline(&fits).len(), 2047);
+        let over = format!("{fits}y");
+        let err = check_product_cmdline(&over).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "the kernel command line would be 2048 bytes ({} from the product's kernel.cmdline, \
+                 {added} added by the builder); the kernel takes at most 2047: shorten kernel.cmdline",
+                over.len()
+            )
+        );
+        // The assembled line itself, with the real values of a slot.
+        let root = SlotRoot {
+            root_hash: vec![0xab; 32],
+            salt: vec![0x01; 32],
+            data_blocks: 1,
+        };
+        let short_suffix = cmdline("", 'a', &root).len();
+        let product = "x".repeat(uki::MAX_CMDLINE - short_suffix);
+        let line = cmdline(&product, 'a', &root);
+        assert_eq!(line.len(), 2047);
+        check_cmdline(&line, &product).unwrap();
+        let product = format!("{product}y");
+        let line = cmdline(&product, 'b', &root);
+        assert!(
+            check_cmdline(&line, &product)
+                .unwrap_err()
+                .to_string()
+                .starts_with("the kernel command line would be 2048 bytes")
+        );
     }
 }

@@ -68,6 +68,22 @@ pub fn files(out: &Path) -> Result<Vec<Value>> {
     names.iter().map(|rel| file_entry(out, rel)).collect()
 }
 
+/// The command line checks the product waived (`kernel.allow_cmdline`),
+/// each with the reason it exists and the arguments it let through.
+fn waived_cmdline_checks(product: &product::Product) -> Vec<Value> {
+    product
+        .cmdline_waivers()
+        .into_iter()
+        .map(|w| {
+            json!({
+                "check": w.check.name(),
+                "why": w.check.why(),
+                "arguments": w.arguments,
+            })
+        })
+        .collect()
+}
+
 impl Manifest<'_> {
     pub fn to_json(&self) -> Result<Value> {
         let p = self.product;
@@ -121,6 +137,7 @@ impl Manifest<'_> {
                 },
                 "b": null,
             },
+            "waived_cmdline_checks": waived_cmdline_checks(p),
             "initramfs": { "modules": self.initramfs_modules },
             "disk": {
                 "file": super::IMAGE_FILE,
@@ -132,5 +149,83 @@ impl Manifest<'_> {
             "timings_seconds": timings,
             "total_seconds": (self.total_seconds * 10.0).round() / 10.0,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(waive: bool) -> product::Product {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../products/clipos");
+        let mut text = std::fs::read_to_string(dir.join(product::PRODUCT_FILE)).unwrap();
+        if waive {
+            text = text
+                .replace(
+                    "\"panic=10\",",
+                    "\"panic=10\", \"systemd.debug_shell\", \"rd.systemd.debug_shell\", \"init=/bin/sh\",",
+                )
+                .replace(
+                    "initramfs_modules = [",
+                    "allow_cmdline = [\"init\", \"debug_shell\"]\ninitramfs_modules = [",
+                );
+        }
+        product::Product::parse(&text, Path::new("product.toml")).unwrap()
+    }
+
+    fn manifest_json(p: &product::Product) -> Value {
+        let slot = SlotRoot {
+            root_hash: vec![1; 32],
+            salt: vec![2; 32],
+            data_blocks: 3,
+        };
+        Manifest {
+            product: p,
+            epoch: 0,
+            kernel_version: "6.12.0-test",
+            packages: &[],
+            tree_from_cache: false,
+            keys_dir: Path::new("keys"),
+            keys_generated: false,
+            erofs_size: 4096,
+            erofs_sha256: "00".repeat(32),
+            erofs_uuid: uuid::Uuid::nil(),
+            slot_a: &slot,
+            hash_area_size: 8192,
+            cmdline_a: "quiet",
+            initramfs_modules: &[],
+            placed: &[],
+            disk_size: 1 << 20,
+            disk_guid: uuid::Uuid::nil(),
+            files: Vec::new(),
+            timings: &[],
+            total_seconds: 1.0,
+        }
+        .to_json()
+        .unwrap()
+    }
+
+    #[test]
+    fn records_waived_cmdline_checks() {
+        let m = manifest_json(&product(true));
+        assert_eq!(
+            m["waived_cmdline_checks"],
+            json!([
+                {
+                    "check": "init",
+                    "why": product::CmdlineCheck::Init.why(),
+                    "arguments": ["init=/bin/sh"],
+                },
+                {
+                    "check": "debug_shell",
+                    "why": "it starts a root shell that asks no password",
+                    "arguments": ["systemd.debug_shell", "rd.systemd.debug_shell"],
+                },
+            ])
+        );
+        // Nothing waived: an empty list, present so that readers need not
+        // guess what a missing key means.
+        let m = manifest_json(&product(false));
+        assert_eq!(m["waived_cmdline_checks"], json!([]));
     }
 }

@@ -199,6 +199,20 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let product = product::Product::load(&args.product)
         .with_context(|| format!("cannot load the product in {}", args.product.display()))?;
     let sizes = product.partitions.bytes().context("bad partition sizes")?;
+    boot::check_product_cmdline(&product.cmdline()).with_context(|| {
+        format!(
+            "the product in {} does not fit the kernel's command line",
+            args.product.display()
+        )
+    })?;
+    for waiver in product.cmdline_waivers() {
+        tracing::warn!(
+            "kernel.allow_cmdline waives the {:?} check: {} kept although {}",
+            waiver.check.name(),
+            waiver.arguments.join(" "),
+            waiver.check.why()
+        );
+    }
     let epoch = source_date_epoch()?;
     let mtime = u32::try_from(epoch)
         .context("SOURCE_DATE_EPOCH does not fit the initramfs' 32-bit timestamps")?;
@@ -376,6 +390,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         uname: &tree.kernel_version,
     };
     let cmdline_a = boot::cmdline(&product.cmdline(), 'a', &slot_a);
+    boot::check_cmdline(&cmdline_a, &product.cmdline())?;
     let uki_a = boot::uki(&parts, &cmdline_a, &signer, 'a')?;
     let uki_a_name = format!("{}-a.efi", product.name);
     crate::blockio::write_file_atomically(&artifacts.join(&uki_a_name), &uki_a, 0o644, true)?;
