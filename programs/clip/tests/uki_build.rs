@@ -387,3 +387,72 @@ fn inspect_text_output() {
         assert!(text.contains(needle), "{needle:?} missing:\n{text}");
     }
 }
+
+/// Section names, `.cmdline` and `.osrel` are the image's bytes: text output
+/// shows their control characters as escapes, so a UKI cannot drive the
+/// terminal of whoever inspects it; JSON keeps the exact text.
+#[test]
+fn inspect_escapes_control_characters() {
+    let inputs = Inputs::new(&[10]);
+    let cmdline = "quiet \x1b]0;pwned\x07 ro\rroot=x\u{202e}";
+    std::fs::write(inputs.path("cmdline"), cmdline).unwrap();
+    let os_release = "NAME=\x1b[31mred\x1b[0m\nID=clipos\n";
+    std::fs::write(&inputs.os_release, os_release).unwrap();
+    let out = inputs.path("uki.efi");
+    let mut args = inputs.args();
+    let at = format!("@{}", s(&inputs.path("cmdline")));
+    args.extend(
+        [
+            "--cmdline",
+            &at,
+            "--uname",
+            "6.12.0-test",
+            "--out",
+            &s(&out),
+        ]
+        .map(str::to_owned),
+    );
+    clip(&args).expect(0);
+    // Rename .uname to ESC [ 2 J . u n (clear screen).
+    let mut bytes = std::fs::read(&out).unwrap();
+    let header = {
+        let pe = pe::PeFile::parse(&bytes).unwrap();
+        let index = pe
+            .sections()
+            .iter()
+            .position(|s| s.name_str() == ".uname")
+            .unwrap();
+        pe.section_table_offset() + index * pe::raw::section::SIZE
+    };
+    bytes[header..header + 8].copy_from_slice(b"\x1b[2J.un\0");
+    std::fs::write(&out, &bytes).unwrap();
+
+    let text = clip(&["uki", "inspect", &s(&out)]).expect(0).stdout.clone();
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|&c| c != '\n' && (c.is_control() || c == '\u{202e}'))
+        .collect();
+    assert!(raw.is_empty(), "raw control characters {raw:?} in:\n{text}");
+    for shown in [
+        "\n.cmdline:\n  quiet \\x1b]0;pwned\\x07 ro\\rroot=x\\u{202e}\n",
+        "\n.osrel:\n  NAME=\\x1b[31mred\\x1b[0m\n  ID=clipos\n",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in:\n{text}");
+    }
+    // The renamed section's row in the section table.
+    assert!(
+        text.lines().any(|l| l.starts_with("\\x1b[2J.un ")),
+        "section table row:\n{text}"
+    );
+
+    let json = inspect(&out);
+    assert_eq!(json["cmdline"], cmdline);
+    assert_eq!(json["osrel"], os_release);
+    assert!(
+        json["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "\x1b[2J.un")
+    );
+}

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::output::Report;
+use crate::output::{Report, escape_text};
 
 #[derive(Debug, Subcommand)]
 pub enum UkiCommand {
@@ -147,7 +147,7 @@ fn build(args: &BuildArgs) -> Result<()> {
         .field("output", "Output", args.out.display().to_string())
         .field("size", "Size", image.len())
         .field("uname", "Uname", uname.map_or(Value::Null, Value::from))
-        .field("sections", "Sections", section_names(&report))
+        .field("sections", "Sections", section_names(&report, args.json))
         .field(
             "authenticode_sha256",
             "Authenticode SHA-256",
@@ -157,11 +157,18 @@ fn build(args: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
-fn section_names(report: &uki::Inspection) -> String {
+/// The section names, space-separated; escaped for a terminal unless for JSON.
+fn section_names(report: &uki::Inspection, json: bool) -> String {
     report
         .sections
         .iter()
-        .map(|s| s.name.as_str())
+        .map(|s| {
+            if json {
+                s.name.clone()
+            } else {
+                escape_text(&s.name).into_owned()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -219,7 +226,7 @@ fn inspect(file: &Path, json: bool) -> Result<()> {
         return emit(&format!("{object}\n"));
     }
     let mut out = String::new();
-    writeln!(out, "File: {}", file.display())?;
+    writeln!(out, "File: {}", escape_text(&file.display().to_string()))?;
     writeln!(out, "Size: {}", bytes.len())?;
     match &report.certificate_table {
         Some(r) => writeln!(
@@ -235,18 +242,25 @@ fn inspect(file: &Path, json: bool) -> Result<()> {
         "{:<8} {:>10} {:>10} {:>10} {:>10}  {:>10}",
         "Section", "VirtAddr", "VirtSize", "FileOff", "RawSize", "Flags"
     )?;
+    // Section names and texts are the image's bytes: escaped, so that
+    // they cannot drive the terminal (JSON output escapes them itself).
     for s in &report.sections {
         writeln!(
             out,
             "{:<8} {:#10x} {:#10x} {:#10x} {:#10x}  {:#010x}",
-            s.name, s.virtual_address, s.virtual_size, s.file_offset, s.raw_size, s.characteristics
+            escape_text(&s.name),
+            s.virtual_address,
+            s.virtual_size,
+            s.file_offset,
+            s.raw_size,
+            s.characteristics
         )?;
     }
     for s in &report.sections {
         if let Some(text) = &s.text {
-            writeln!(out, "\n{}:", s.name)?;
-            for line in text.lines() {
-                writeln!(out, "  {line}")?;
+            writeln!(out, "\n{}:", escape_text(&s.name))?;
+            for line in text.split_terminator('\n') {
+                writeln!(out, "  {}", escape_text(line))?;
             }
         }
     }
