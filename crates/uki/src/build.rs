@@ -83,13 +83,13 @@ fn sbat_of<'p>(input: &'static str, pe: &PeFile<'p>) -> Result<Option<&'p str>, 
 
 /// Builds the UKI. Nothing is written: the caller gets the bytes.
 pub fn build(inputs: &Inputs<'_>) -> Result<Vec<u8>, Error> {
-    let stub = PeFile::parse(inputs.stub).map_err(|source| Error::Pe {
+    let stub = PeFile::parse(inputs.stub).map_err(|error| Error::Pe {
         input: "the stub",
-        source,
+        error,
     })?;
-    let linux = PeFile::parse(inputs.linux).map_err(|source| Error::Pe {
+    let linux = PeFile::parse(inputs.linux).map_err(|error| Error::Pe {
         input: "the kernel",
-        source,
+        error,
     })?;
     if stub.subsystem() != subsystem::EFI_APPLICATION {
         return Err(Error::StubNotEfiApplication(stub.subsystem()));

@@ -7,12 +7,11 @@ pub type InputName = &'static str;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// An input that must be a PE image is not one.
-    #[error("{input} is not a usable PE image: {source}")]
-    Pe {
-        input: InputName,
-        #[source]
-        source: pe::Error,
-    },
+    ///
+    /// The messages include the `pe` error, which is therefore not also a
+    /// `source()`: `anyhow`'s `{:#}` would print it twice.
+    #[error("{input} is not a usable PE image: {error}")]
+    Pe { input: InputName, error: pe::Error },
     #[error("{input} has a NUL byte at offset {offset}")]
     Nul { input: InputName, offset: usize },
     #[error("{input} is not valid UTF-8 (bad byte at offset {offset})")]
@@ -43,5 +42,5 @@ pub enum Error {
     InitrdTooLarge,
     /// Assembling the image failed (no header room, too large, ...).
     #[error("cannot add the sections to the stub: {0}")]
-    Assemble(#[source] pe::Error),
+    Assemble(pe::Error),
 }

@@ -52,9 +52,9 @@ impl Inspection {
 
 /// Reads the section table of `bytes`.
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, Error> {
-    let pe = PeFile::parse(bytes).map_err(|source| Error::Pe {
+    let pe = PeFile::parse(bytes).map_err(|error| Error::Pe {
         input: "the image",
-        source,
+        error,
     })?;
     let sections = pe
         .sections()

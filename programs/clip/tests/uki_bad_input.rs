@@ -24,12 +24,32 @@ fn fails(inputs: &Inputs, replace: &[(&str, &str)], phrase: &str) {
         args.extend(["--cmdline".to_owned(), "quiet".to_owned()]);
     }
     args.extend(["--out".to_owned(), s(&out)]);
-    clip(&args).expect(1).stderr_has(phrase);
+    let run = clip(&args);
+    run.expect(1).stderr_has(phrase);
+    said_once(&run.stderr);
     assert_eq!(
         files_in(out_dir.path()),
         Vec::<String>::new(),
         "left behind"
     );
+}
+
+/// Panics if an `error:` line says something twice over ("…: X: X", as
+/// when an error's message includes its cause and the cause is also its
+/// `source()`, which `anyhow` prints again).
+fn said_once(stderr: &str) {
+    for line in stderr.lines().filter(|l| l.starts_with("error: ")) {
+        let parts: Vec<&str> = line.split(": ").collect();
+        for k in 1..=parts.len() / 2 {
+            for i in 0..=parts.len() - 2 * k {
+                assert!(
+                    parts[i..i + k] != parts[i + k..i + 2 * k],
+                    "{:?} said twice in {line:?}",
+                    parts[i..i + k].join(": ")
+                );
+            }
+        }
+    }
 }
 
 fn write(inputs: &Inputs, name: &str, bytes: &[u8]) -> String {
@@ -230,4 +250,47 @@ fn bad_command_line() {
     clip(&args).expect(2);
     clip(&["uki", "build", "--bogus"]).expect(2);
     clip(&["uki", "inspect"]).expect(2);
+}
+
+/// Each cause is printed once: "the stub is not a usable PE image: invalid
+/// PE image at byte 0x0: …", not followed by the same cause again.
+#[test]
+fn causes_are_printed_once() {
+    let inputs = Inputs::new(&[100]);
+    let text = write(&inputs, "not-pe", b"this is not a PE image\n");
+    let cause = "invalid PE image at byte 0x0: no \"MZ\" MS-DOS signature";
+    let out = s(&inputs.path("uki.efi"));
+    let mut build = inputs.args();
+    let i = build.iter().position(|a| a == "--stub").unwrap();
+    build[i + 1] = text.clone();
+    build.extend(["--cmdline", "quiet", "--out", &out].map(str::to_owned));
+    let inspect = ["uki", "inspect", &text].map(str::to_owned).to_vec();
+    for (args, context) in [
+        (
+            build,
+            "error: cannot build the UKI: the stub is not a usable PE image: ",
+        ),
+        (inspect, "error: cannot inspect "),
+    ] {
+        let run = clip(&args);
+        run.expect(1).stderr_has(context).stderr_has(cause);
+        assert_eq!(run.stderr.matches(cause).count(), 1, "{}", run.stderr);
+        said_once(&run.stderr);
+    }
+
+    // Assembling: SBAT data too large for the stub's .sbat section (its
+    // raw size, read from the stub).
+    let room = {
+        let stub = std::fs::read(&inputs.stub).unwrap();
+        let pe = pe::PeFile::parse(&stub).unwrap();
+        pe.section(".sbat").unwrap().raw_range().len()
+    };
+    let line = "clip,1,CLIP OS,clip,1,https://example.org\n";
+    let sbat = format!("sbat,1,x\n{}", line.repeat(room / line.len() + 1));
+    let sbat = write(&inputs, "big.sbat", sbat.as_bytes());
+    fails(
+        &inputs,
+        &[("--sbat", &sbat)],
+        "error: cannot build the UKI: cannot add the sections to the stub: new .sbat contents of",
+    );
 }
