@@ -181,8 +181,8 @@ fn flipped_bytes_are_rejected_by_both() {
     let mut failures = Vec::new();
     for (name, trailing) in [
         ("systemd-bootx64.efi", &b""[..]),
-        // 13 bytes after the last section: trailing data, then 3 bytes of
-        // zero padding before the table; all of it is signed.
+        // 13 more bytes of trailing data after the stub's own bytes, then
+        // zero padding to 8 bytes before the table; all of it is signed.
         ("linuxx64.efi.stub", b"trailing data"),
     ] {
         let original_len = std::fs::metadata(efi(name)).unwrap().len();
