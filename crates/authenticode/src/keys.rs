@@ -1,69 +1,34 @@
-//! Reading signing keys and certificates: RSA private keys as PEM PKCS#8
-//! (RFC 5208, "BEGIN PRIVATE KEY", what `openssl req -newkey` writes) or
-//! PKCS#1 (RFC 8017 appendix A.1.2, "BEGIN RSA PRIVATE KEY"); X.509
-//! certificates (RFC 5280) as PEM or DER.
+//! Reading signing keys and certificates, through the workspace's one PEM
+//! reader (`keyfile`, which reads what OpenSSL reads): RSA private keys as
+//! PEM PKCS#8 (RFC 5208, "BEGIN PRIVATE KEY", what `openssl req -newkey`
+//! writes) or PKCS#1 (RFC 8017 appendix A.1.2, "BEGIN RSA PRIVATE KEY");
+//! X.509 certificates (RFC 5280) as PEM, alone or in a bundle, or DER.
 //!
 //! Error messages never include key material.
 
-use der::{Decode, DecodePem};
 use rsa::RsaPrivateKey;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
 use x509_cert::Certificate;
 
 use crate::error::Error;
 
-/// The first PEM label in `text`, e.g. "PRIVATE KEY".
-fn pem_label(text: &str) -> Option<&str> {
-    let start = text.find("-----BEGIN ")? + "-----BEGIN ".len();
-    let len = text[start..].find("-----")?;
-    Some(&text[start..start + len])
+/// An RSA private key from a PEM file (PKCS#8 or PKCS#1, unencrypted; the
+/// first private key in the file). Another key type is named.
+pub fn private_key_from_pem(bytes: &[u8]) -> Result<RsaPrivateKey, Error> {
+    keyfile::rsa_private_key(bytes).map_err(|e| Error::Key(e.to_string()))
 }
 
-/// An RSA private key from PEM text (PKCS#8 or PKCS#1, unencrypted).
-pub fn private_key_from_pem(text: &str) -> Result<RsaPrivateKey, Error> {
-    let key = match pem_label(text) {
-        Some("PRIVATE KEY") => RsaPrivateKey::from_pkcs8_pem(text).map_err(|e| {
-            Error::Key(format!(
-                "PKCS#8 key is not a readable RSA key ({e}); only RSA keys can sign"
-            ))
-        })?,
-        Some("RSA PRIVATE KEY") => RsaPrivateKey::from_pkcs1_pem(text)
-            .map_err(|e| Error::Key(format!("PKCS#1 RSA key does not parse ({e})")))?,
-        Some("ENCRYPTED PRIVATE KEY") => {
-            return Err(Error::Key(
-                "the key is encrypted; decrypt it first (openssl pkey -in KEY -out PLAIN)".into(),
-            ));
-        }
-        Some(other) => {
-            return Err(Error::Key(format!(
-                "PEM block \"{other}\" is not an RSA private key (expected \"PRIVATE KEY\" or \"RSA PRIVATE KEY\")"
-            )));
-        }
-        None => {
-            return Err(Error::Key(
-                "not a PEM private key (no -----BEGIN line)".into(),
-            ));
-        }
-    };
-    key.validate()
-        .map_err(|e| Error::Key(format!("inconsistent RSA key: {e}")))?;
-    Ok(key)
+/// The certificates of a PEM file (every "CERTIFICATE" block, in order;
+/// at least one) or the one certificate of a DER file.
+pub fn certificates_from_pem_or_der(bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
+    keyfile::certificates(bytes).map_err(|e| Error::Certificate(e.to_string()))
 }
 
-/// An X.509 certificate, PEM ("BEGIN CERTIFICATE") or DER.
+/// An X.509 certificate, PEM or DER; of a PEM bundle, the first, as
+/// `openssl x509` takes it.
 pub fn certificate_from_pem_or_der(bytes: &[u8]) -> Result<Certificate, Error> {
-    let text = std::str::from_utf8(bytes).ok();
-    match text.and_then(pem_label) {
-        Some("CERTIFICATE") => Certificate::from_pem(bytes)
-            .map_err(|e| Error::Certificate(format!("PEM certificate does not parse: {e}"))),
-        Some(other) => Err(Error::Certificate(format!(
-            "PEM block \"{other}\" is not a certificate"
-        ))),
-        None => Certificate::from_der(bytes).map_err(|e| {
-            Error::Certificate(format!("neither a PEM certificate nor a DER one ({e})"))
-        }),
-    }
+    let mut certs = certificates_from_pem_or_der(bytes)?;
+    // keyfile::certificates never returns an empty list.
+    Ok(certs.swap_remove(0))
 }
 
 #[cfg(test)]
@@ -76,9 +41,9 @@ mod tests {
     #[test]
     fn reads_pkcs8_and_pkcs1_keys() {
         use rsa::pkcs1::EncodeRsaPrivateKey;
-        let key = private_key_from_pem(KEY).unwrap();
+        let key = private_key_from_pem(KEY.as_bytes()).unwrap();
         let pkcs1 = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
-        assert_eq!(private_key_from_pem(&pkcs1).unwrap(), key);
+        assert_eq!(private_key_from_pem(pkcs1.as_bytes()).unwrap(), key);
     }
 
     #[test]
@@ -86,7 +51,10 @@ mod tests {
         for (text, phrase) in [
             ("", "no -----BEGIN"),
             ("garbage", "no -----BEGIN"),
-            (CERT, "\"CERTIFICATE\" is not an RSA private key"),
+            (
+                CERT,
+                "no private key among the PEM blocks (\"CERTIFICATE\" at line 1)",
+            ),
             (
                 "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
                 "encrypted",
@@ -96,11 +64,23 @@ mod tests {
                 "PKCS#8",
             ),
             (
+                "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+                "PKCS#1 RSA key",
+            ),
+            (
                 "-----BEGIN RSA PRIVATE KEY-----\n!!\n-----END RSA PRIVATE KEY-----\n",
-                "PKCS#1",
+                "not valid base64 (line 2)",
+            ),
+            (
+                "-----BEGIN PRIVATE KEY-----\n\
+                 MC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n\
+                 -----END PRIVATE KEY-----\n",
+                "it is an Ed25519 key; an RSA key is needed",
             ),
         ] {
-            let err = private_key_from_pem(text).unwrap_err().to_string();
+            let err = private_key_from_pem(text.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(phrase), "{text:?}: {err}");
         }
     }
@@ -114,5 +94,20 @@ mod tests {
         for bad in [&b""[..], b"junk", KEY.as_bytes(), &der[..der.len() - 1]] {
             assert!(certificate_from_pem_or_der(bad).is_err());
         }
+        // A bundle: the first certificate, as openssl x509 takes it.
+        let bundle = format!(
+            "subject=…\n{CERT}\n\n{KEY}{}",
+            include_str!("../tests/fixtures/other.crt")
+        );
+        assert_eq!(
+            certificate_from_pem_or_der(bundle.as_bytes()).unwrap(),
+            cert
+        );
+        assert_eq!(
+            certificates_from_pem_or_der(bundle.as_bytes())
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

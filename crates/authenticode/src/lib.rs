@@ -34,7 +34,7 @@ pub mod wincert;
 pub use build::{check_key_matches, signed_data};
 pub use check::{Signer, check as check_signed_data};
 pub use error::Error;
-pub use keys::{certificate_from_pem_or_der, private_key_from_pem};
+pub use keys::{certificate_from_pem_or_der, certificates_from_pem_or_der, private_key_from_pem};
 pub use pe::{Gap, Gaps};
 pub use rsa::RsaPrivateKey;
 pub use x509_cert::Certificate;

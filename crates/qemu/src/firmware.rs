@@ -58,7 +58,7 @@ impl Firmware {
     }
 }
 
-/// Certificates (PEM) to enroll, all with one owner GUID.
+/// Certificates (PEM or DER, one per file) to enroll, all with one owner GUID.
 #[derive(Debug, Clone)]
 pub struct SecureBootKeys {
     /// Signature owner GUID (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
@@ -98,15 +98,24 @@ impl SecureBootKeys {
             ));
         }
         for cert in std::iter::once(&self.pk).chain(&self.kek).chain(&self.db) {
-            let text = std::fs::read(cert).map_err(io_err("read certificate", cert))?;
-            if !text
-                .windows(27)
-                .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-            {
-                return Err(QemuError::Config(format!(
-                    "{} is not a PEM certificate (no BEGIN CERTIFICATE line)",
-                    cert.display()
-                )));
+            let bytes = std::fs::read(cert).map_err(io_err("read certificate", cert))?;
+            // virt-fw-vars reads PEM (its first certificate) or DER, as keyfile does.
+            match keyfile::certificates(&bytes) {
+                Ok(certs) if certs.len() == 1 => {}
+                Ok(certs) => {
+                    return Err(QemuError::Config(format!(
+                        "{} holds {} certificates and virt-fw-vars would enrol only the \
+                         first; give each certificate its own file",
+                        cert.display(),
+                        certs.len()
+                    )));
+                }
+                Err(e) => {
+                    return Err(QemuError::Config(format!(
+                        "{} is not a usable certificate: {e}",
+                        cert.display()
+                    )));
+                }
             }
         }
         Ok(())
@@ -260,18 +269,30 @@ mod tests {
     }
 
     #[test]
-    fn rejects_non_pem_certificates() {
+    fn rejects_unusable_certificates_and_bundles() {
         let dir = tempfile::tempdir().unwrap();
-        let der = dir.path().join("x.der");
-        std::fs::write(&der, [0x30, 0x82, 0x01]).unwrap();
-        let keys = SecureBootKeys {
-            owner: "0b2f1ea4-3dc6-4e43-a2e8-0c1a8e5e9a6b".into(),
-            pk: der.clone(),
-            kek: vec![der.clone()],
-            db: vec![der],
-        };
-        let err = enroll(Path::new("/nonexistent"), &keys, &dir.path().join("out")).unwrap_err();
-        assert!(err.to_string().contains("not a PEM certificate"), "{err}");
-        assert!(!dir.path().join("out").exists());
+        let bad = dir.path().join("x.der");
+        std::fs::write(&bad, [0x30, 0x82, 0x01]).unwrap();
+        let bundle = dir.path().join("bundle.crt");
+        std::fs::write(
+            &bundle,
+            include_bytes!("../../keyfile/tests/fixtures/bundle.crt"),
+        )
+        .unwrap();
+        for (file, phrase) in [
+            (&bad, "x.der is not a usable certificate: neither PEM"),
+            (&bundle, "bundle.crt holds 2 certificates"),
+        ] {
+            let keys = SecureBootKeys {
+                owner: "0b2f1ea4-3dc6-4e43-a2e8-0c1a8e5e9a6b".into(),
+                pk: file.clone(),
+                kek: vec![file.clone()],
+                db: vec![file.clone()],
+            };
+            let err =
+                enroll(Path::new("/nonexistent"), &keys, &dir.path().join("out")).unwrap_err();
+            assert!(err.to_string().contains(phrase), "{err}");
+            assert!(!dir.path().join("out").exists());
+        }
     }
 }

@@ -182,7 +182,7 @@ fn dir_writable_by_others() {
         let dir = base.join(name);
         fs::create_dir(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
-        keys(&[OsStr::new("generate"), dir.as_os_str()]).ok();
+        keys(&[OsStr::new("generate"), dir.as_os_str()]).expect(0);
         let expected: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
         assert_eq!(listing(&dir), expected, "{name}");
         for (file, file_mode) in FILES {
@@ -240,7 +240,7 @@ type Tamper = (&'static str, &'static str, fn(&Path));
 
 #[test]
 fn show_catches_mismatched_files() {
-    let cases: [Tamper; 7] = [
+    let cases: [Tamper; 10] = [
         ("esl-swap", "KEK.esl", |d| {
             fs::copy(d.join("PK.esl"), d.join("KEK.esl")).unwrap();
         }),
@@ -271,6 +271,36 @@ fn show_catches_mismatched_files() {
                        -----END PRIVATE KEY-----\n";
             fs::write(d.join("update.key"), key).unwrap();
         }),
+        // Keys of the wrong type are named.
+        (
+            "ec-key",
+            "db.key: it is an EC (P-256) key; an RSA key is needed",
+            |d| {
+                let args = [
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                ];
+                let mut args = args.to_vec();
+                args.extend(["-out", "db.key"]);
+                tool_in(d, "openssl", &args).expect(0);
+            },
+        ),
+        (
+            "rsa-update",
+            "update.key: it is an RSA key; an Ed25519 key is needed",
+            |d| {
+                fs::copy(d.join("db.key"), d.join("update.key")).unwrap();
+            },
+        ),
+        // A bundle: the first certificate is read, and the extra one noted.
+        ("bundle", "PK.crt holds 2 certificates, not one", |d| {
+            let mut pk = fs::read(d.join("PK.crt")).unwrap();
+            pk.extend(fs::read(d.join("KEK.crt")).unwrap());
+            fs::write(d.join("PK.crt"), pk).unwrap();
+        }),
     ];
     for (tag, phrase, tamper) in cases {
         let run = show_tampered(tag, tamper);
@@ -280,6 +310,53 @@ fn show_catches_mismatched_files() {
         let problems = report["problems"].to_string();
         assert!(problems.contains(phrase), "{tag}: {problems}");
     }
+}
+
+/// The files of a set rewritten as OpenSSL and editors write them: text
+/// and blank lines around the blocks, CRLF line ends. `show` reads them as
+/// OpenSSL does and finds the set intact.
+#[test]
+fn show_reads_pem_as_openssl_writes_it() {
+    let (_, generated) = set();
+    let run = show_tampered("reformatted", |d| {
+        let edit = |name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>| {
+            let bytes = fs::read(d.join(name)).unwrap();
+            fs::write(d.join(name), f(bytes)).unwrap();
+        };
+        let crlf = |b: Vec<u8>| {
+            String::from_utf8(b)
+                .unwrap()
+                .replace('\n', "\r\n")
+                .into_bytes()
+        };
+        let blank_lines = |mut b: Vec<u8>| {
+            b.extend(b"\n\n");
+            b
+        };
+        edit("PK.key", &blank_lines);
+        edit("KEK.key", &crlf);
+        edit("update.key", &|b| [b"\n".as_slice(), &b, b"\n\n"].concat());
+        edit("update.pub", &crlf);
+        edit("db.crt", &|b| {
+            [b"subject=CN = Test Set db\n".as_slice(), &b, b"\n"].concat()
+        });
+        // openssl rewrites the PK certificate with its text form first.
+        tool_in(
+            d,
+            "openssl",
+            &["x509", "-in", "PK.crt", "-text", "-out", "PK.crt"],
+        )
+        .expect(0);
+        edit("PK.crt", &crlf);
+    });
+    run.expect(0);
+    let report = run.json();
+    assert_eq!(report["consistent"], true, "{report}");
+    for role in ROLES {
+        let fingerprint = |v: &Value| v["secure_boot"][role]["sha256_fingerprint"].clone();
+        assert_eq!(fingerprint(&report), fingerprint(generated), "{role}");
+    }
+    assert_eq!(report["update_key"], generated["update_key"]);
 }
 
 #[test]

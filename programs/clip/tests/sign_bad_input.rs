@@ -7,7 +7,9 @@ mod sign_common;
 
 use std::path::PathBuf;
 
-use sign_common::{Keys, Run, clip, crafted_pe, efi, keys, listing, run, s, sbsign, tool};
+use sign_common::{
+    Keys, Run, clip, crafted_pe, efi, keys, listing, run, s, sbsign, sbverify, tool,
+};
 
 fn k() -> &'static Keys {
     keys("bad-input")
@@ -114,9 +116,19 @@ fn garbage_and_unsupported_keys_and_certificates() {
     );
     c.sign_fails(&garbage, &cert, &input, "unusable private key");
     let binary = c.write("binary.key", &[0xff, 0xfe, 0x00]);
-    c.sign_fails(&binary, &cert, &input, "not PEM text");
-    c.sign_fails(&cert, &cert, &input, "is not an RSA private key");
-    c.sign_fails(&key, &key, &input, "is not a certificate");
+    c.sign_fails(&binary, &cert, &input, "not PEM (no -----BEGIN line)");
+    c.sign_fails(
+        &cert,
+        &cert,
+        &input,
+        "no private key among the PEM blocks (\"CERTIFICATE\" at line 1)",
+    );
+    c.sign_fails(
+        &key,
+        &key,
+        &input,
+        "no certificate among the PEM blocks (\"PRIVATE KEY\" at line 1)",
+    );
     let bad_cert = c.write("bad.crt", b"\x30\x03\x02\x01\x01");
     c.sign_fails(&key, &bad_cert, &input, "unusable certificate");
 
@@ -131,7 +143,39 @@ fn garbage_and_unsupported_keys_and_certificates() {
         "-out",
         &ec,
     ]);
-    c.sign_fails(&ec, &cert, &input, "only RSA keys can sign");
+    c.sign_fails(
+        &ec,
+        &cert,
+        &input,
+        "it is an EC (P-256) key; an RSA key is needed",
+    );
+    let ed = s(&c.path("ed25519.key")).to_owned();
+    openssl(&["genpkey", "-algorithm", "ed25519", "-out", &ed]);
+    c.sign_fails(
+        &ed,
+        &cert,
+        &input,
+        "it is an Ed25519 key; an RSA key is needed",
+    );
+    // `openssl ecparam -genkey`: SEC1, after an EC PARAMETERS block.
+    let sec1 = s(&c.path("sec1.key")).to_owned();
+    openssl(&["ecparam", "-name", "secp384r1", "-genkey", "-out", &sec1]);
+    c.sign_fails(
+        &sec1,
+        &cert,
+        &input,
+        "it is an EC (P-384) key; an RSA key is needed",
+    );
+    // Broken PEM is named with its line.
+    let mut cut = std::fs::read(&key).unwrap();
+    cut.truncate(cut.len() - 30);
+    let cut = c.write("cut.key", &cut);
+    c.sign_fails(
+        &cut,
+        &cert,
+        &input,
+        "the PEM block \"PRIVATE KEY\" at line 1 has no -----END PRIVATE KEY----- line",
+    );
     let enc = s(&c.path("enc.key")).to_owned();
     openssl(&[
         "pkey", "-in", &key, "-aes256", "-passout", "pass:x", "-out", &enc,
@@ -371,4 +415,103 @@ fn gaps_between_sections_need_allow_gaps() {
     let out = s(&c.path("out.efi")).to_owned();
     let run = clip(&["sign", "--key", &key, "--cert", &cert, &input, &out]);
     assert!(!run.expect(0).stderr.contains("no section"), "{run:?}");
+}
+
+/// Key and certificate files as OpenSSL and people write them: blank lines
+/// and text around the blocks, CRLF, `openssl pkcs7 -print_certs` output,
+/// bundles (the first certificate is the signer's, as `openssl x509` takes
+/// it), a key and a certificate in one file.
+#[test]
+fn pem_as_openssl_writes_it() {
+    let c = Case::new();
+    let input = s(&efi("linuxx64.efi.stub")).to_owned();
+    let read = |p: &str| std::fs::read(p).unwrap();
+    let cat = |parts: &[&[u8]]| parts.concat();
+    let crlf = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .replace('\n', "\r\n")
+            .into_bytes()
+    };
+    let (db_key, db_cert, ca_cert) = (
+        read(&k().key("db")),
+        read(&k().cert("db")),
+        read(&k().cert("ca")),
+    );
+
+    // A key from genpkey, its certificate from req -new -x509.
+    let gen_key = s(&c.path("gen.key")).to_owned();
+    let gen_cert = s(&c.path("gen.crt")).to_owned();
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &gen_key,
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        &gen_key,
+        "-subj",
+        "/CN=clip test genpkey/",
+        "-days",
+        "1",
+        "-out",
+        &gen_cert,
+    ]);
+    // openssl pkcs7 -print_certs: subject=/issuer= lines, blank lines between.
+    let bundle = c.write("bundle.crt", &cat(&[&db_cert, &ca_cert]));
+    let p7 = s(&c.path("bundle.p7")).to_owned();
+    let printed = s(&c.path("printed.crt")).to_owned();
+    openssl(&["crl2pkcs7", "-nocrl", "-certfile", &bundle, "-out", &p7]);
+    openssl(&["pkcs7", "-in", &p7, "-print_certs", "-out", &printed]);
+    let printed_text = String::from_utf8(read(&printed)).unwrap();
+    assert!(
+        printed_text.starts_with("subject=") && printed_text.contains("-----\n\nsubject="),
+        "{printed_text}"
+    );
+
+    // (name, key file, certificate file, a bundle?)
+    let cases: Vec<(&str, Vec<u8>, Vec<u8>, bool)> = vec![
+        ("genpkey", read(&gen_key), read(&gen_cert), false),
+        (
+            "blank-lines",
+            cat(&[&db_key, b"\n\n"]),
+            cat(&[b"\n", &db_cert, b"\n \n\n"]),
+            false,
+        ),
+        ("crlf", crlf(&db_key), crlf(&db_cert), false),
+        ("print-certs", db_key.clone(), read(&printed), true),
+        ("cat-bundle", db_key.clone(), read(&bundle), true),
+        (
+            "key-with-cert",
+            cat(&[
+                b"Bag Attributes\n    localKeyID: 01 02\n",
+                &db_cert,
+                &db_key,
+            ]),
+            db_cert.clone(),
+            false,
+        ),
+    ];
+    for (name, key, cert, is_bundle) in cases {
+        let key = c.write(&format!("{name}.key"), &key);
+        let cert = c.write(&format!("{name}.crt"), &cert);
+        let out = c.path(&format!("{name}.efi"));
+        let run = clip(&["sign", "--key", &key, "--cert", &cert, &input, s(&out)]);
+        run.expect(0);
+        let warning = format!("{cert} holds 2 certificates; using the first (CN=clip test db)");
+        assert_eq!(
+            run.stderr.contains(&warning),
+            is_bundle,
+            "{name}: {}",
+            run.stderr
+        );
+        clip(&["verify-signature", "--cert", &cert, s(&out)]).expect(0);
+        sbverify(&["--cert", &cert, s(&out)]).expect(0);
+    }
 }

@@ -14,8 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
+use secureboot::der::Encode;
 use secureboot::der::zeroize::Zeroizing;
-use secureboot::der::{DecodePem, Encode};
+use secureboot::ed25519_dalek::VerifyingKey;
+use secureboot::ed25519_dalek::pkcs8::EncodePublicKey;
 use secureboot::keyset::{SecureBootKey, check_enrolment};
 use secureboot::x509_cert::Certificate;
 use secureboot::{AuthVariable, Guid, KeySet, Role};
@@ -152,13 +154,15 @@ fn describe_cert(role: Role, cert: &Certificate) -> Result<Value> {
     }))
 }
 
-fn describe_update_key(public_pem: &str, public_key: &[u8; 32]) -> Result<Value> {
-    let (_, spki_der) = secureboot::der::pem::decode_vec(public_pem.as_bytes())
-        .map_err(|e| anyhow!("update public key PEM: {e}"))?;
+fn describe_update_key(public: &VerifyingKey) -> Result<Value> {
+    // The DER of an Ed25519 SubjectPublicKeyInfo has one form (RFC 8410).
+    let spki_der = public
+        .to_public_key_der()
+        .map_err(|e| anyhow!("cannot encode the update public key: {e}"))?;
     Ok(json!({
         "algorithm": "ed25519",
-        "public_key": hex::encode(public_key),
-        "sha256_fingerprint": hex_sha256(&spki_der),
+        "public_key": hex::encode(public.to_bytes()),
+        "sha256_fingerprint": hex_sha256(spki_der.as_bytes()),
         "files": {"private_key": UPDATE_KEY_FILE, "public_key": UPDATE_PUB_FILE},
     }))
 }
@@ -255,7 +259,7 @@ fn manifest(set: &KeySet, name: &str) -> Result<Value> {
         "owner_guid": set.owner.to_string(),
         "secure_boot": sb,
         "no_pk_update": NO_PK_FILE,
-        "update_key": describe_update_key(&set.update.public_pem()?, &set.update.public_bytes())?,
+        "update_key": describe_update_key(&set.update.verifying_key())?,
     }))
 }
 
@@ -528,15 +532,23 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
     fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn read_cert(dir: &Path, role: Role) -> Result<Certificate> {
+/// The certificate in `ROLE.crt`; a problem is noted when the file holds
+/// more than one (the first is the set's, as `openssl x509` reads it).
+fn read_cert(dir: &Path, role: Role, problems: &mut Vec<String>) -> Result<Certificate> {
     let name = format!("{}.crt", role.variable());
-    let pem = read(dir, &name)?;
-    Certificate::from_pem(&pem).with_context(|| {
+    let mut certs = keyfile::certificates(&read(dir, &name)?).with_context(|| {
         format!(
             "{} is not a PEM X.509 certificate",
             dir.join(&name).display()
         )
-    })
+    })?;
+    if certs.len() > 1 {
+        problems.push(format!(
+            "{name} holds {} certificates, not one; the first is taken",
+            certs.len()
+        ));
+    }
+    Ok(certs.swap_remove(0))
 }
 
 /// Reads the key set in `dir`, checks that its files agree with each other,
@@ -548,13 +560,13 @@ fn show(dir: &Path, as_json: bool) -> Result<()> {
         .trim()
         .parse()
         .with_context(|| format!("in {}", dir.join(OWNER_FILE).display()))?;
+    let mut problems: Vec<String> = Vec::new();
     let certs: Vec<Certificate> = Role::ALL
         .iter()
-        .map(|&role| read_cert(dir, role))
+        .map(|&role| read_cert(dir, role, &mut problems))
         .collect::<Result<_>>()?;
     let cert = |role: Role| &certs[Role::ALL.iter().position(|r| *r == role).unwrap_or(0)];
 
-    let mut problems: Vec<String> = Vec::new();
     let mut sb = Map::new();
     let mut created = None;
     for role in Role::ALL {
@@ -603,9 +615,7 @@ fn show(dir: &Path, as_json: bool) -> Result<()> {
         Ok(false) => problems.push(format!("{NO_PK_FILE} does not carry an empty PK")),
         Err(e) => problems.push(format!("{NO_PK_FILE}: {e}")),
     }
-    let update_pub = String::from_utf8(read(dir, UPDATE_PUB_FILE)?)
-        .map_err(|_| anyhow!("{} is not text", dir.join(UPDATE_PUB_FILE).display()))?;
-    let update_key = check_update_key(dir, &update_pub, &mut problems)?;
+    let update_key = check_update_key(dir, &mut problems)?;
     let name = fs::read(dir.join(MANIFEST_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -643,14 +653,11 @@ fn show(dir: &Path, as_json: bool) -> Result<()> {
     }
 }
 
-/// Checks that the PKCS#8 key in `name` is the private half of `cert`.
+/// Checks that the RSA key in `name` is the private half of `cert`.
 fn check_private_key(dir: &Path, name: &str, cert: &Certificate) -> Result<()> {
-    use secureboot::rsa::RsaPrivateKey;
-    use secureboot::rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    use secureboot::rsa::pkcs8::EncodePublicKey;
     let pem = Zeroizing::new(read(dir, name)?);
-    let text = std::str::from_utf8(&pem).map_err(|_| anyhow!("{name} is not PEM text"))?;
-    let key = RsaPrivateKey::from_pkcs8_pem(text)
-        .map_err(|_| anyhow!("{name} is not a PKCS#8 PEM RSA private key"))?;
+    let key = keyfile::rsa_private_key(&pem).map_err(|e| anyhow!("{name}: {e}"))?;
     let public = key
         .to_public_key()
         .to_public_key_der()
@@ -661,25 +668,18 @@ fn check_private_key(dir: &Path, name: &str, cert: &Certificate) -> Result<()> {
     Ok(())
 }
 
-fn check_update_key(dir: &Path, public_pem: &str, problems: &mut Vec<String>) -> Result<Value> {
-    use secureboot::ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
-    use secureboot::ed25519_dalek::{SigningKey, VerifyingKey};
-    let public = VerifyingKey::from_public_key_pem(public_pem)
-        .map_err(|_| anyhow!("{UPDATE_PUB_FILE} is not a PEM Ed25519 public key"))?;
+fn check_update_key(dir: &Path, problems: &mut Vec<String>) -> Result<Value> {
+    let public = keyfile::ed25519_verifying_key(&read(dir, UPDATE_PUB_FILE)?)
+        .with_context(|| format!("{} is not usable", dir.join(UPDATE_PUB_FILE).display()))?;
     let pem = Zeroizing::new(read(dir, UPDATE_KEY_FILE)?);
-    match std::str::from_utf8(&pem)
-        .ok()
-        .and_then(|t| SigningKey::from_pkcs8_pem(t).ok())
-    {
-        Some(key) if key.verifying_key() == public => {}
-        Some(_) => problems.push(format!(
+    match keyfile::ed25519_signing_key(&pem) {
+        Ok(key) if key.verifying_key() == public => {}
+        Ok(_) => problems.push(format!(
             "{UPDATE_KEY_FILE} does not match {UPDATE_PUB_FILE}"
         )),
-        None => problems.push(format!(
-            "{UPDATE_KEY_FILE} is not a PKCS#8 PEM Ed25519 private key"
-        )),
+        Err(e) => problems.push(format!("{UPDATE_KEY_FILE}: {e}")),
     }
-    describe_update_key(public_pem, &public.to_bytes())
+    describe_update_key(&public)
 }
 
 #[cfg(test)]

@@ -20,10 +20,12 @@ use crate::output::Report;
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// RSA private key, PEM (PKCS#8 "PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY").
+    /// RSA private key, PEM (PKCS#8 "PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY");
+    /// the first private key in the file.
     #[arg(long, value_name = "KEY.pem")]
     key: PathBuf,
     /// X.509 certificate of the key (PEM or DER); embedded in the signature.
+    /// Of a PEM bundle, the first certificate (as openssl x509 takes it).
     #[arg(long, value_name = "CERT")]
     cert: PathBuf,
     /// PE/EFI image to sign (only read).
@@ -50,6 +52,7 @@ pub struct SignArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Trusted certificate (PEM or DER): the signer must be it or be issued by it.
+    /// Of a PEM bundle, the first certificate only.
     #[arg(long, value_name = "CERT")]
     cert: PathBuf,
     /// Signed PE/EFI image.
@@ -67,17 +70,28 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
+/// The RSA key of a PEM file: the first private key in it (text and other
+/// blocks around it are skipped, as OpenSSL does).
 pub(crate) fn load_key(path: &Path) -> Result<RsaPrivateKey> {
-    let bytes = read(path, "key file")?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| anyhow::anyhow!("key file {} is not PEM text", path.display()))?;
-    authenticode::private_key_from_pem(&text)
+    let bytes = secureboot::der::zeroize::Zeroizing::new(read(path, "key file")?);
+    authenticode::private_key_from_pem(&bytes)
         .with_context(|| format!("cannot use key file {}", path.display()))
 }
 
+/// The certificate of a PEM or DER file; of a PEM bundle the first, as
+/// `openssl x509` takes it, with a warning naming it.
 pub(crate) fn load_cert(path: &Path) -> Result<Certificate> {
-    authenticode::certificate_from_pem_or_der(&read(path, "certificate")?)
-        .with_context(|| format!("cannot use certificate {}", path.display()))
+    let mut certs = authenticode::certificates_from_pem_or_der(&read(path, "certificate")?)
+        .with_context(|| format!("cannot use certificate {}", path.display()))?;
+    if certs.len() > 1 {
+        tracing::warn!(
+            "{} holds {} certificates; using the first ({}), as openssl x509 does",
+            path.display(),
+            certs.len(),
+            certs[0].tbs_certificate.subject
+        );
+    }
+    Ok(certs.swap_remove(0))
 }
 
 pub fn sign(args: SignArgs) -> Result<()> {
