@@ -236,7 +236,12 @@ pub fn reachable_sandbox() -> (tempfile::TempDir, PathBuf) {
         .tempdir_in(base)
         .unwrap_or_else(|e| panic!("cannot create a directory in {}: {e}", base.display()));
     let clip = sandbox.path().join("clip");
-    fs::copy(clip_path(), &clip).unwrap();
+    // Copied by another process: a file this multi-threaded process had
+    // open for writing could leak into a child another test forks meanwhile,
+    // and executing it would then fail with ETXTBSY ("Text file busy").
+    let mut cp = Command::new("cp");
+    cp.arg(clip_path()).arg(&clip);
+    run(cp).expect(0);
     fs::set_permissions(&clip, fs::Permissions::from_mode(0o755)).unwrap();
     (sandbox, clip)
 }
