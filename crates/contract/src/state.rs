@@ -34,7 +34,16 @@ pub enum Error {
     SetId { path: String, mode: String },
     #[error("state path {0} is listed twice")]
     Twice(String),
+    #[error(
+        "state path {path}: mount option {} is required (the state partition must never bring \
+         SUID files or device nodes into the system)",
+        option.as_str()
+    )]
+    Required { path: String, option: MountOption },
 }
+
+/// Options every state path is mounted with, whatever else it asks for.
+pub const REQUIRED_OPTIONS: [MountOption; 2] = [MountOption::Nodev, MountOption::Nosuid];
 
 /// `state.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +150,19 @@ impl StatePath {
     }
 }
 
+impl StatePath {
+    /// Every one of [`REQUIRED_OPTIONS`] is listed.
+    pub fn check_options(&self) -> Result<(), Error> {
+        match REQUIRED_OPTIONS.iter().find(|o| !self.options.contains(o)) {
+            Some(option) => Err(Error::Required {
+                path: self.path.clone(),
+                option: *option,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Absolute, normalised (no `.`, `..`, empty or trailing component), not `/`.
 pub fn check_path(path: &str) -> Result<(), Error> {
     let normal = path.len() >= 2
@@ -162,6 +184,7 @@ impl StateConfig {
         for (i, p) in config.paths.iter().enumerate() {
             check_path(&p.path)?;
             p.mode_bits()?;
+            p.check_options()?;
             if config.paths[..i].iter().any(|q| q.path == p.path) {
                 return Err(Error::Twice(p.path.clone()));
             }
@@ -273,6 +296,16 @@ mod tests {
             (
                 r#"{"paths":[{"path":"/a","kind":"dir","mode":"0755"},{"path":"/a","kind":"dir","mode":"0700"}]}"#,
                 "state path /a is listed twice",
+            ),
+            (
+                r#"{"paths":[{"path":"/home","kind":"dir","mode":"0755","options":["nodev"]}]}"#,
+                "state path /home: mount option nosuid is required (the state partition must \
+                 never bring SUID files or device nodes into the system)",
+            ),
+            (
+                r#"{"paths":[{"path":"/home","kind":"dir","mode":"0755","options":["nosuid","noexec"]}]}"#,
+                "state path /home: mount option nodev is required (the state partition must \
+                 never bring SUID files or device nodes into the system)",
             ),
         ] {
             assert_eq!(StateConfig::parse(text).unwrap_err().to_string(), message);

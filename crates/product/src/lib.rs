@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use cmdline::CmdlineCheck;
+/// State paths are the boot contract's (`state.json` carries the same
+/// fields, with the same defaults).
+pub use contract::state::{Kind, MountOption, StatePath};
 pub use size::{parse_size, verity_size};
 pub use validate::Problem;
 
@@ -118,57 +121,6 @@ pub struct State {
     pub paths: Vec<StatePath>,
 }
 
-/// One state path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatePath {
-    /// Absolute, normalised mount point.
-    pub path: String,
-    /// Directory or single file.
-    pub kind: Kind,
-    /// Octal permission bits, e.g. `"0755"`.
-    pub mode: String,
-    #[serde(default = "default_root")]
-    pub owner: String,
-    #[serde(default = "default_root")]
-    pub group: String,
-    /// Mount options of the bind mount.
-    #[serde(default = "default_options")]
-    pub options: Vec<MountOption>,
-}
-
-/// What a state path is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Dir,
-    File,
-}
-
-/// Restricting mount options a state path may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MountOption {
-    Nodev,
-    Nosuid,
-    Noexec,
-    Noatime,
-    Nosymfollow,
-}
-
-impl MountOption {
-    /// The option as written in fstab and mount units.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Nodev => "nodev",
-            Self::Nosuid => "nosuid",
-            Self::Noexec => "noexec",
-            Self::Noatime => "noatime",
-            Self::Nosymfollow => "nosymfollow",
-        }
-    }
-}
-
 /// systemd units enabled in the image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,12 +198,6 @@ fn default_mirror() -> String {
 }
 fn default_architecture() -> String {
     "amd64".into()
-}
-fn default_root() -> String {
-    "root".into()
-}
-fn default_options() -> Vec<MountOption> {
-    vec![MountOption::Nodev, MountOption::Nosuid, MountOption::Noexec]
 }
 
 impl Product {

@@ -73,6 +73,11 @@ pub enum Problem {
     WorldWritable { value: String, dir: bool },
     #[error("{value:?} has the {bits} set: the image has no SUID or SGID files or directories")]
     SetId { value: String, bits: &'static str },
+    #[error(
+        "must include {option:?}: the state partition must never bring SUID files or device \
+         nodes into the system"
+    )]
+    RequiredOption { option: &'static str },
     #[error("{value:?} is not a user or group name ([a-z_][a-z0-9_-]*, at most 32 characters)")]
     BadOwner { value: String },
     #[error(
@@ -427,36 +432,37 @@ fn state_path(i: usize, sp: &StatePath, before: &[StatePath]) -> Result<(), Fail
             );
         }
     }
-    let mode_ok =
-        matches!(sp.mode.len(), 3 | 4) && sp.mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    if !mode_ok {
-        return fail(
-            field("mode"),
-            Problem::BadMode {
-                value: sp.mode.clone(),
-            },
-        );
-    }
-    let mode = u32::from_str_radix(&sp.mode, 8).unwrap_or(u32::MAX);
-    // The root tree is stripped of SUID and SGID bits (rootfs strip_suid),
-    // files and directories alike; a state path must not bring them back.
-    // The sticky bit stays allowed: 1777 is how a shared directory such as
-    // /var/tmp stops users from removing each other's files.
-    let set_id = match mode & 0o6000 {
-        0 => None,
-        0o4000 => Some("setuid bit"),
-        0o2000 => Some("setgid bit"),
-        _ => Some("setuid and setgid bits"),
+    // The contract decides what a mode may be (clip-init checks the same);
+    // the product's messages add which bits are wrong. The root tree is
+    // stripped of SUID and SGID bits (rootfs strip_suid), files and
+    // directories alike: a state path must not bring them back. The sticky
+    // bit stays allowed: 1777 is how a shared directory such as /var/tmp
+    // stops users from removing each other's files.
+    let mode = match sp.mode_bits() {
+        Ok(mode) => mode,
+        Err(contract::state::Error::SetId { .. }) => {
+            let bits = match u32::from_str_radix(&sp.mode, 8).unwrap_or(0o6000) & 0o6000 {
+                0o4000 => "setuid bit",
+                0o2000 => "setgid bit",
+                _ => "setuid and setgid bits",
+            };
+            return fail(
+                field("mode"),
+                Problem::SetId {
+                    value: sp.mode.clone(),
+                    bits,
+                },
+            );
+        }
+        Err(_) => {
+            return fail(
+                field("mode"),
+                Problem::BadMode {
+                    value: sp.mode.clone(),
+                },
+            );
+        }
     };
-    if let Some(bits) = set_id {
-        return fail(
-            field("mode"),
-            Problem::SetId {
-                value: sp.mode.clone(),
-                bits,
-            },
-        );
-    }
     let sticky = mode & 0o1000 != 0;
     if mode & 0o002 != 0 && (sp.kind == Kind::File || !sticky) {
         return fail(
@@ -488,6 +494,14 @@ fn state_path(i: usize, sp: &StatePath, before: &[StatePath]) -> Result<(), Fail
                 },
             );
         }
+    }
+    if let Err(contract::state::Error::Required { option, .. }) = sp.check_options() {
+        return fail(
+            field("options"),
+            Problem::RequiredOption {
+                option: option.as_str(),
+            },
+        );
     }
     Ok(())
 }

@@ -373,6 +373,16 @@ fn bad_fields_are_named() {
             r#"state.paths[2].options[1]: "nodev" is listed twice"#,
         ),
         (
+            "state.paths[2].options",
+            list(&["nodev", "noexec"]),
+            r#"state.paths[2].options: must include "nosuid": the state partition must never bring SUID files or device nodes into the system"#,
+        ),
+        (
+            "state.paths[2].options",
+            list(&["nosuid"]),
+            r#"state.paths[2].options: must include "nodev""#,
+        ),
+        (
             "services.enabled",
             list(&["sshd"]),
             r#"services.enabled[0]: "sshd" is not a unit name"#,

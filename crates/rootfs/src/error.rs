@@ -70,9 +70,10 @@ pub enum Error {
         name: String,
         file: &'static str,
     },
-    /// A state path's mode is not octal (the product validator should have caught it).
-    #[error("state path {path}: mode {mode:?} is not octal")]
-    Mode { path: String, mode: String },
+    /// A state path's mode breaks the contract (the product validator
+    /// should have caught it).
+    #[error(transparent)]
+    StateMode(#[from] contract::state::Error),
     /// A state path exists in the tree but is not of the declared kind.
     #[error("state path {path}: is a {found} in the tree, the product says {expected}")]
     StateKind {

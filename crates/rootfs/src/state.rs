@@ -8,39 +8,9 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, lchown};
 use std::path::Path;
 
-use product::{Kind, StatePath};
-use serde::Serialize;
+use contract::state::{FACTORY_DIR, Kind, STATE_JSON, StateConfig, StatePath, lookup_id};
 
 use crate::Error;
-
-/// clip-init reads this file (path inside the tree).
-pub const STATE_JSON: &str = "usr/lib/clip/state.json";
-/// Factory copies of the state paths (path inside the tree).
-pub const FACTORY_DIR: &str = "usr/share/factory";
-
-#[derive(Serialize)]
-struct StateFile<'a> {
-    paths: &'a [StatePath],
-}
-
-/// `{"paths":[{"path":…,"kind":…,"mode":…,"owner":…,"group":…,"options":[…]}]}`
-/// plus a newline: the product's `[[state.paths]]` fields, in order.
-pub fn state_json(paths: &[StatePath]) -> String {
-    // Serializing plain strings and enums into a String cannot fail.
-    let mut text = serde_json::to_string(&StateFile { paths }).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
-/// Looks `name` up in an /etc/passwd or /etc/group text (`name:x:id:...`).
-pub fn lookup_id(text: &str, name: &str) -> Option<u32> {
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next() == Some(name))
-            .then(|| fields.nth(1).and_then(|id| id.parse().ok()))
-            .flatten()
-    })
-}
 
 /// Replaces every state path in `root` by an empty mount point, moving the
 /// original to the factory directory, and writes state.json.
@@ -49,16 +19,13 @@ pub fn apply(root: &Path, paths: &[StatePath]) -> Result<(), Error> {
     let group = read_text(root, "etc/group")?;
     for entry in paths {
         let rel = entry.path.trim_start_matches('/');
-        let mode = u32::from_str_radix(&entry.mode, 8).map_err(|_| Error::Mode {
-            path: entry.path.clone(),
-            mode: entry.mode.clone(),
-        })?;
+        let mode = entry.mode_bits()?;
         let uid = account(&passwd, &entry.owner, entry, "owner", "/etc/passwd")?;
         let gid = account(&group, &entry.group, entry, "group", "/etc/group")?;
         let target = root.join(rel);
         match fs::symlink_metadata(&target) {
             Ok(meta) => {
-                let (found, expected) = (kind_name(&meta), expected_name(entry.kind));
+                let (found, expected) = (kind_name(&meta), entry.kind.as_str());
                 if found != expected {
                     return Err(Error::StateKind {
                         path: entry.path.clone(),
@@ -98,7 +65,7 @@ pub fn apply(root: &Path, paths: &[StatePath]) -> Result<(), Error> {
     if let Some(parent) = json.parent() {
         fs::create_dir_all(parent).map_err(Error::io("create /usr/lib/clip", parent))?;
     }
-    fs::write(&json, state_json(paths)).map_err(Error::io("write state.json", &json))?;
+    fs::write(&json, StateConfig::render(paths)).map_err(Error::io("write state.json", &json))?;
     fs::set_permissions(&json, fs::Permissions::from_mode(0o644))
         .map_err(Error::io("chmod state.json", &json))
 }
@@ -136,17 +103,10 @@ fn kind_name(meta: &fs::Metadata) -> &'static str {
     }
 }
 
-fn expected_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Dir => "dir",
-        Kind::File => "file",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use product::MountOption;
+    use contract::state::MountOption;
     use std::os::unix::fs::MetadataExt;
 
     fn path(path: &str, kind: Kind, mode: &str) -> StatePath {
@@ -158,31 +118,6 @@ mod tests {
             group: "root".into(),
             options: vec![MountOption::Nodev, MountOption::Nosuid, MountOption::Noexec],
         }
-    }
-
-    #[test]
-    fn state_json_matches_the_contract() {
-        let json = state_json(&[
-            path("/var/lib", Kind::Dir, "0755"),
-            path("/etc/machine-id", Kind::File, "0444"),
-        ]);
-        assert_eq!(
-            json,
-            "{\"paths\":[{\"path\":\"/var/lib\",\"kind\":\"dir\",\"mode\":\"0755\",\"owner\":\"root\",\
-             \"group\":\"root\",\"options\":[\"nodev\",\"nosuid\",\"noexec\"]},{\"path\":\"/etc/machine-id\",\
-             \"kind\":\"file\",\"mode\":\"0444\",\"owner\":\"root\",\"group\":\"root\",\
-             \"options\":[\"nodev\",\"nosuid\",\"noexec\"]}]}\n"
-        );
-    }
-
-    #[test]
-    fn lookup_ids() {
-        let passwd =
-            "root:x:0:0:root:/root:/bin/bash\nsystemd-network:x:998:998::/:/usr/sbin/nologin\n";
-        assert_eq!(lookup_id(passwd, "root"), Some(0));
-        assert_eq!(lookup_id(passwd, "systemd-network"), Some(998));
-        assert_eq!(lookup_id(passwd, "systemd"), None);
-        assert_eq!(lookup_id("bad:x:y:0\n", "bad"), None);
     }
 
     fn tree() -> tempfile::TempDir {

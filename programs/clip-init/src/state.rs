@@ -254,7 +254,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     const EXAMPLE: &str = r#"{"paths":[
-        {"path":"/var/lib/dpkg","kind":"dir","mode":"0755","owner":"root","group":"root","options":["nodev"]},
+        {"path":"/var/lib/dpkg","kind":"dir","mode":"0755","owner":"root","group":"root","options":["nosuid","nodev"]},
         {"path":"/var/lib","kind":"dir","mode":"0755","owner":"root","group":"root","options":["nodev","nosuid","noexec"]},
         {"path":"/etc/machine-id","kind":"file","mode":"0444"}
     ]}"#;
@@ -274,7 +274,7 @@ mod tests {
             flags(id),
             MountFlags::NODEV | MountFlags::NOSUID | MountFlags::NOEXEC
         );
-        assert_eq!(flags(&c.paths[2]), MountFlags::NODEV);
+        assert_eq!(flags(&c.paths[2]), MountFlags::NODEV | MountFlags::NOSUID);
         assert_eq!(c.paths[0].relative(), "var/lib");
     }
 
