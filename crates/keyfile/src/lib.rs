@@ -531,6 +531,8 @@ mod tests {
             certificates(&crlf(fixture!("printed.crt"))).unwrap(),
             bundle
         );
+        // openssl x509 -trustout: the certificate, then trust settings.
+        assert_eq!(certificates(fixture!("trusted.crt")).unwrap(), rsa);
         // A key beside the certificate is skipped.
         let mut with_key = fixture!("rsa.key").to_vec();
         with_key.extend_from_slice(fixture!("rsa.crt"));
