@@ -5,6 +5,7 @@
 //! `efi` key) naming the UKIs.
 
 use anyhow::{Context, Result, bail};
+use contract::{BootParams, Slot};
 use rsa::RsaPrivateKey;
 use x509_cert::Certificate;
 
@@ -27,40 +28,22 @@ impl Signer {
     }
 }
 
-/// The dm-verity parameters of one slot's root.
-#[derive(Debug, Clone)]
-pub struct SlotRoot {
-    pub root_hash: Vec<u8>,
-    pub salt: Vec<u8>,
-    pub data_blocks: u64,
-}
-
-/// `a` or `b`.
-pub fn slot_name(slot: char) -> String {
-    slot.to_ascii_lowercase().to_string()
-}
-
-/// The kernel command line of a slot's UKI: the product's, then clip-init's
-/// parameters (docs/image.md).
-pub fn cmdline(product_cmdline: &str, slot: char, root: &SlotRoot) -> String {
-    format!(
-        "{product_cmdline} clip.slot={} clip.verity.roothash={} clip.verity.salt={} clip.verity.data_blocks={}",
-        slot_name(slot),
-        hex::encode(&root.root_hash),
-        hex::encode(&root.salt),
-        root.data_blocks
-    )
+/// The kernel command line of a slot's UKI: the product's, then the boot
+/// contract's parameters (docs/image.md).
+pub fn cmdline(product_cmdline: &str, params: &BootParams) -> String {
+    format!("{product_cmdline} {}", params.render())
 }
 
 /// The command line of a slot with the longest values the builder can put
 /// in it (a full-length salt, the largest block count).
 fn longest_cmdline(product_cmdline: &str) -> String {
-    let root = SlotRoot {
-        root_hash: vec![0; 32],
+    let params = BootParams {
+        slot: Slot::A,
+        root_hash: [0; 32],
         salt: super::ids::verity_salt(&[0; 32]).to_vec(),
         data_blocks: u64::MAX,
     };
-    cmdline(product_cmdline, 'a', &root)
+    cmdline(product_cmdline, &params)
 }
 
 /// Refuses a slot's command line the kernel would cut short (longer than
@@ -97,7 +80,7 @@ pub struct UkiParts<'a> {
 }
 
 /// Builds and signs the UKI of `slot`.
-pub fn uki(parts: &UkiParts<'_>, cmdline: &str, signer: &Signer, slot: char) -> Result<Vec<u8>> {
+pub fn uki(parts: &UkiParts<'_>, cmdline: &str, signer: &Signer, slot: Slot) -> Result<Vec<u8>> {
     let image = uki::build(&uki::Inputs {
         stub: parts.stub,
         linux: parts.linux,
@@ -107,25 +90,25 @@ pub fn uki(parts: &UkiParts<'_>, cmdline: &str, signer: &Signer, slot: char) -> 
         uname: Some(parts.uname),
         ..Default::default()
     })
-    .with_context(|| format!("cannot assemble the UKI of slot {}", slot_name(slot)))?;
-    signer.sign(&image, &format!("the UKI of slot {}", slot_name(slot)))
+    .with_context(|| format!("cannot assemble the UKI of slot {slot}"))?;
+    signer.sign(&image, &format!("the UKI of slot {slot}"))
 }
 
 /// ESP path of a slot's UKI.
-pub fn uki_path(product: &str, slot: char) -> String {
-    format!("EFI/{product}/{product}-{}.efi", slot_name(slot))
+pub fn uki_path(product: &str, slot: Slot) -> String {
+    format!("EFI/{product}/{product}-{slot}.efi")
 }
 
 /// Loader entry file name of a slot.
-pub fn entry_name(product: &str, slot: char) -> String {
-    format!("{product}-{}.conf", slot_name(slot))
+pub fn entry_name(product: &str, slot: Slot) -> String {
+    format!("{product}-{slot}.conf")
 }
 
 /// A type #1 entry running the slot's UKI.
-pub fn loader_entry(pretty_name: &str, product: &str, version: &str, slot: char) -> String {
+pub fn loader_entry(pretty_name: &str, product: &str, version: &str, slot: Slot) -> String {
     format!(
         "title {pretty_name} {version} (slot {})\nversion {version}\nsort-key {product}\nefi /{}\n",
-        slot.to_ascii_uppercase(),
+        slot.as_str().to_ascii_uppercase(),
         uki_path(product, slot)
     )
 }
@@ -145,12 +128,13 @@ mod tests {
 
     #[test]
     fn cmdline_carries_slot_and_verity() {
-        let root = SlotRoot {
-            root_hash: vec![0xab; 32],
+        let params = BootParams {
+            slot: Slot::A,
+            root_hash: [0xab; 32],
             salt: vec![0x01; 32],
             data_blocks: 1234,
         };
-        let line = cmdline("console=ttyS0", 'a', &root);
+        let line = cmdline("console=ttyS0", &params);
         assert_eq!(
             line,
             format!(
@@ -160,7 +144,7 @@ mod tests {
             )
         );
         assert!(
-            loader_entry("CLIP OS", "clipos", "1.0", 'a')
+            loader_entry("CLIP OS", "clipos", "1.0", Slot::A)
                 .contains("efi /EFI/clipos/clipos-a.efi\n")
         );
         assert!(loader_conf("clipos-a.conf").starts_with("default clipos-a.conf\n"));
@@ -186,18 +170,20 @@ mod tests {
             )
         );
         // The assembled line itself, with the real values of a slot.
-        let root = SlotRoot {
-            root_hash: vec![0xab; 32],
+        let mut params = BootParams {
+            slot: Slot::A,
+            root_hash: [0xab; 32],
             salt: vec![0x01; 32],
             data_blocks: 1,
         };
-        let short_suffix = cmdline("", 'a', &root).len();
+        let short_suffix = cmdline("", &params).len();
         let product = "x".repeat(uki::MAX_CMDLINE - short_suffix);
-        let line = cmdline(&product, 'a', &root);
+        let line = cmdline(&product, &params);
         assert_eq!(line.len(), 2047);
         check_cmdline(&line, &product).unwrap();
         let product = format!("{product}y");
-        let line = cmdline(&product, 'b', &root);
+        params.slot = Slot::B;
+        let line = cmdline(&product, &params);
         assert!(
             check_cmdline(&line, &product)
                 .unwrap_err()

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::boot::SlotRoot;
 use super::disk::Placed;
+use contract::BootParams;
 
 /// Format version of manifest.json.
 pub const FORMAT: u32 = 1;
@@ -25,7 +25,7 @@ pub struct Manifest<'a> {
     pub erofs_size: u64,
     pub erofs_sha256: String,
     pub erofs_uuid: uuid::Uuid,
-    pub slot_a: &'a SlotRoot,
+    pub slot_a: &'a BootParams,
     pub hash_area_size: u64,
     pub cmdline_a: &'a str,
     pub initramfs_modules: &'a [String],
@@ -125,7 +125,7 @@ impl Manifest<'_> {
             "slots": {
                 "a": {
                     "verity": {
-                        "root_hash": hex::encode(&self.slot_a.root_hash),
+                        "root_hash": self.slot_a.root_hash_hex(),
                         "salt": hex::encode(&self.slot_a.salt),
                         "data_blocks": self.slot_a.data_blocks,
                         "hash_algorithm": "sha256",
@@ -174,8 +174,9 @@ mod tests {
     }
 
     fn manifest_json(p: &product::Product) -> Value {
-        let slot = SlotRoot {
-            root_hash: vec![1; 32],
+        let slot = BootParams {
+            slot: contract::Slot::A,
+            root_hash: [1; 32],
             salt: vec![2; 32],
             data_blocks: 3,
         };

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use contract::{BootParams, Slot};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -348,8 +349,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
         );
     }
     crate::blockio::write_file_atomically(&artifacts.join("root.verity"), &hash_area, 0o644, true)?;
-    let slot_a = boot::SlotRoot {
-        root_hash: root_hash.clone(),
+    let slot_a = BootParams {
+        slot: Slot::A,
+        root_hash: root_hash
+            .as_slice()
+            .try_into()
+            .context("internal error: the verity root hash is not 32 bytes")?,
         salt: salt.clone(),
         data_blocks,
     };
@@ -389,9 +394,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
         os_release: &os_release,
         uname: &tree.kernel_version,
     };
-    let cmdline_a = boot::cmdline(&product.cmdline(), 'a', &slot_a);
+    let cmdline_a = boot::cmdline(&product.cmdline(), &slot_a);
     boot::check_cmdline(&cmdline_a, &product.cmdline())?;
-    let uki_a = boot::uki(&parts, &cmdline_a, &signer, 'a')?;
+    let uki_a = boot::uki(&parts, &cmdline_a, &signer, Slot::A)?;
     let uki_a_name = format!("{}-a.efi", product.name);
     crate::blockio::write_file_atomically(&artifacts.join(&uki_a_name), &uki_a, 0o644, true)?;
     let sdboot_signed = signer.sign(&sdboot, "systemd-boot")?;
@@ -409,20 +414,26 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
 
     steps.step("ESP");
-    let entry_a = boot::entry_name(&product.name, 'a');
+    let entry_a = boot::entry_name(&product.name, Slot::A);
     let mut esp = esp::Esp::new()
         .fat32(true)
         .volume_id(ids::volume_id(&product.name, &product.version));
     esp.add(esp::BOOT_X64, sdboot_signed.clone())?;
     esp.add("EFI/systemd/systemd-bootx64.efi", sdboot_signed.clone())?;
-    esp.add(&boot::uki_path(&product.name, 'a'), uki_a.clone())?;
+    esp.add(&boot::uki_path(&product.name, Slot::A), uki_a.clone())?;
     esp.add(
         "loader/loader.conf",
         boot::loader_conf(&entry_a).into_bytes(),
     )?;
     esp.add(
         &format!("loader/entries/{entry_a}"),
-        boot::loader_entry(&product.pretty_name, &product.name, &product.version, 'a').into_bytes(),
+        boot::loader_entry(
+            &product.pretty_name,
+            &product.name,
+            &product.version,
+            Slot::A,
+        )
+        .into_bytes(),
     )?;
     let esp_bytes = esp.build(sizes.esp).context("cannot build the ESP")?;
 
