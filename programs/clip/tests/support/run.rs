@@ -27,12 +27,19 @@ pub struct Run {
 
 impl Run {
     /// Panics, showing the command and its output, unless it exited with
-    /// `code` without panicking.
+    /// `code` without panicking, and wrote no terminal escape sequence to
+    /// its stderr (a pipe here, never a terminal).
     pub fn expect(&self, code: i32) -> &Self {
         assert_eq!(
             self.code, code,
             "{}: expected exit code {code}, got {}\nstdout:\n{}\nstderr:\n{}",
             self.what, self.code, self.stdout, self.stderr
+        );
+        assert!(
+            !self.stderr.contains('\x1b'),
+            "{}: escape sequences on a stderr that is not a terminal:\n{:?}",
+            self.what,
+            self.stderr
         );
         self.no_panic()
     }
