@@ -42,10 +42,10 @@ def veritysetup(tmp, hash_name, fmt, dbs, hbs, blocks, salt, superblock):
     return data, device, root
 
 
-def write(target, name, content):
+def write(target, name, content, prefix="seed-"):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "seed-" + name), "wb") as f:
+    with open(os.path.join(d, prefix + name), "wb") as f:
         f.write(content)
 
 
@@ -77,6 +77,17 @@ def main():
             header = bytes([shape, blocks - 1, len(salt), first])
             chunk = data[first * dbs:(first + count) * dbs]
             write("verify_tree", name, header + salt + root + tree + chunk)
+
+        # A tree for 16 blocks (8 digests per block: 16 -> 2 -> 1) with the
+        # header claiming 9, the same shape: level 0's second block holds 7
+        # digests where the claim leaves spare space. Not a "seed-": it must
+        # be refused.
+        data, tree, root = veritysetup(tmp, "sha512", 1, 512, 512, 16, b"",
+                                       superblock=False)
+        shape = BLOCK_SIZES[512] | BLOCK_SIZES[512] << 2 | ALGORITHMS["sha512"] << 4
+        header = bytes([shape, 9 - 1, 0, 0])
+        write("verify_tree", "sha512-16-claimed-9", header + root + tree + data[:9 * 512],
+              prefix="spare-")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,13 @@ pub enum Error {
     /// The data or the stored tree does not match the root hash.
     #[error(transparent)]
     Corrupt(#[from] crate::tree::Mismatch),
+    /// A hash block that matches its digest has non-zero bytes where the
+    /// parameters leave it unused: the tree was made for other parameters,
+    /// typically more data blocks than claimed.
+    #[error(transparent)]
+    SpareArea(#[from] crate::tree::SpareArea),
+    #[error("the hash tree needs {0} bytes of memory, more than can be allocated")]
+    OutOfMemory(u64),
 }
 
 /// Name of a hash algorithm, carried in errors.

@@ -13,7 +13,11 @@
 //! * [`TreeBuilder`] streams data blocks in and produces a [`HashTree`]
 //!   (hashing spreads over every core with rayon);
 //! * [`HashTree::verify`] and [`HashTree::check_data`] check a stored tree
-//!   top-down from the root hash, then data against the trusted tree;
+//!   held in memory top-down from the root hash, then data against the
+//!   trusted tree;
+//! * [`Verifier`] checks data while reading the hash blocks that vouch for
+//!   it on demand (through a reader the caller supplies), each checked
+//!   before use, so memory stays bounded however large the tree;
 //! * [`Superblock`] parses and encodes the 512-byte header.
 //!
 //! Not supported: forward error correction (`--fec-*`) and root hash signatures.
@@ -23,9 +27,11 @@ mod geometry;
 mod hash;
 mod superblock;
 mod tree;
+mod verifier;
 
 pub use error::{Error, SuperblockError, SuperblockErrorKind};
 pub use geometry::{Geometry, Level, MAX_BLOCK_SIZE, MAX_SALT_SIZE, MIN_BLOCK_SIZE, Params};
 pub use hash::{HashAlgorithm, HashType};
 pub use superblock::{SUPERBLOCK_SIZE, Superblock, tree_offset};
-pub use tree::{Area, HashTree, Mismatch, TreeBuilder};
+pub use tree::{Area, HashTree, Mismatch, SpareArea, TreeBuilder};
+pub use verifier::{Verifier, VerifyError};

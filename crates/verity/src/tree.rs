@@ -37,15 +37,83 @@ pub struct Mismatch {
     pub block: u64,
 }
 
+/// A hash block that matches its digest but has non-zero bytes where no
+/// digest belongs: the padding after each digest (type 1 with SHA-1) and the
+/// slots after the last digest the block holds. The kernel's layout leaves
+/// them zero (veritysetup: "Spare area is not zeroed"); a tree made for more
+/// data blocks than the parameters claim has digests there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "hash tree level {level} block {block} holds {digests} digests but is not zeroed after them, \
+     at byte {offset} of the tree"
+)]
+pub struct SpareArea {
+    pub level: usize,
+    /// Hash block index counted from the start of the tree.
+    pub block: u64,
+    /// Byte offset of the first non-zero spare byte, from the start of the tree.
+    pub offset: u64,
+    /// Digests the block holds.
+    pub digests: u64,
+}
+
+/// Number of digests block `index` of `level` holds: the last block of a
+/// level is usually partly filled.
+fn digests_in_block(g: &Geometry, data_blocks: u64, level: usize, index: u64) -> u64 {
+    let below = match level.checked_sub(1) {
+        None => data_blocks,
+        Some(l) => g.levels[l].blocks,
+    };
+    below
+        .saturating_sub(index.saturating_mul(g.hashes_per_block))
+        .min(g.hashes_per_block)
+}
+
+/// Checks the spare area of consecutive hash blocks of `level`, the first
+/// being block `first` of the level (counted from the level's start).
+pub(crate) fn check_spare(
+    g: &Geometry,
+    data_blocks: u64,
+    level: usize,
+    first: u64,
+    blocks: &[u8],
+) -> Result<(), SpareArea> {
+    let hbs = g.hash_block_size as usize;
+    let (ds, stride) = (g.digest_size, g.digest_stride);
+    let slots = hbs / stride;
+    for (i, block) in blocks.chunks_exact(hbs).enumerate() {
+        let index = first + i as u64;
+        let digests = digests_in_block(g, data_blocks, level, index);
+        let used = usize::try_from(digests).map_or(slots, |n| n.min(slots));
+        let padding = (0..used).flat_map(|slot| slot * stride + ds..(slot + 1) * stride);
+        if let Some(at) = padding.chain(used * stride..hbs).find(|&at| block[at] != 0) {
+            let block = g.levels[level].first_block + index;
+            return Err(SpareArea {
+                level,
+                block,
+                offset: block * u64::from(g.hash_block_size) + at as u64,
+                digests,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Hashes each `block_size` chunk of `src` into consecutive `digest_size` slots of `out`.
-fn hash_blocks(hasher: &BlockHasher, src: &[u8], block_size: usize, out: &mut [u8], ds: usize) {
+pub(crate) fn hash_blocks(
+    hasher: &BlockHasher,
+    src: &[u8],
+    block_size: usize,
+    out: &mut [u8],
+    ds: usize,
+) {
     src.par_chunks_exact(block_size)
         .zip(out.par_chunks_exact_mut(ds))
         .with_min_len(MIN_BLOCKS_PER_TASK)
         .for_each(|(block, digest)| hasher.hash_into(block, digest));
 }
 
-fn to_usize(n: u64) -> Result<usize, Error> {
+pub(crate) fn to_usize(n: u64) -> Result<usize, Error> {
     usize::try_from(n).map_err(|_| Error::TooLarge(n))
 }
 
@@ -82,7 +150,12 @@ impl TreeBuilder {
     /// Allocates the (zeroed) tree; its size is about 1/128 of the data.
     pub fn new(params: Params) -> Result<Self, Error> {
         let geometry = Geometry::new(&params)?;
-        let tree = vec![0u8; to_usize(geometry.tree_bytes())?];
+        let len = to_usize(geometry.tree_bytes())?;
+        // A huge tree is an error, not an abort on a failed allocation.
+        let mut tree = Vec::new();
+        tree.try_reserve_exact(len)
+            .map_err(|_| Error::OutOfMemory(geometry.tree_bytes()))?;
+        tree.resize(len, 0);
         let hasher = BlockHasher::new(params.algorithm, params.hash_type, &params.salt);
         Ok(Self {
             params,
@@ -201,7 +274,11 @@ impl HashTree {
     /// Checks a stored tree top-down against `root` and returns it, trusted.
     ///
     /// Every byte of every hash block is covered, spare areas included, because
-    /// each block is hashed whole into the level above.
+    /// each block is hashed whole into the level above; once a block matches,
+    /// its spare area must also be zero ([`SpareArea`]), so a tree made for
+    /// more data blocks than `params` claims is refused.
+    ///
+    /// The whole tree is held in memory; [`crate::Verifier`] reads it on demand.
     pub fn verify(params: Params, bytes: Vec<u8>, root: &[u8]) -> Result<Self, Error> {
         let geometry = Geometry::new(&params)?;
         if bytes.len() as u64 != geometry.tree_bytes() {
@@ -232,6 +309,7 @@ impl HashTree {
                 }
                 .into());
             }
+            check_spare(g, params.data_blocks, top, 0, &bytes[level_range(g, top)?])?;
             for level in (1..=top).rev() {
                 let below = level_range(g, level - 1)?;
                 let mut digests = vec![0u8; below.len() / hbs * ds];
@@ -251,6 +329,8 @@ impl HashTree {
                     }
                     .into());
                 }
+                let below = level_range(g, level - 1)?;
+                check_spare(g, params.data_blocks, level - 1, 0, &bytes[below])?;
             }
         }
         Ok(Self {

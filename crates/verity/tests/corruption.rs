@@ -4,7 +4,7 @@
 
 use verity::{
     Area, Error, HashAlgorithm, HashTree, HashType, Mismatch, Params, SUPERBLOCK_SIZE, Superblock,
-    TreeBuilder,
+    TreeBuilder, Verifier, VerifyError,
 };
 
 struct Case {
@@ -79,6 +79,22 @@ fn build(params: &Params, data: &[u8]) -> HashTree {
     builder.finish().unwrap()
 }
 
+/// Checks all of `data` with a [`Verifier`] reading `tree` on demand.
+fn stream_check(p: &Params, tree: &[u8], root: &[u8], data: &[u8]) -> Result<(), Error> {
+    let mut verifier = Verifier::new(p.clone(), root)?;
+    let mut read = |offset: u64, buf: &mut [u8]| -> Result<(), std::convert::Infallible> {
+        let at = usize::try_from(offset).unwrap();
+        buf.copy_from_slice(&tree[at..at + buf.len()]);
+        Ok(())
+    };
+    verifier
+        .check_data(0, data, &mut read)
+        .map_err(|e| match e {
+            VerifyError::Tree(e) => e,
+            VerifyError::Read { source, .. } => match source {},
+        })
+}
+
 fn corrupt(area: Area, block: u64) -> Result<(), Error> {
     Err(Error::Corrupt(Mismatch { area, block }))
 }
@@ -118,10 +134,18 @@ fn every_tree_byte_flip_is_blamed_on_its_block() {
             bytes[offset] ^= mask;
             let got = HashTree::verify(p.clone(), bytes.clone(), tree.root_hash()).map(drop);
             assert_eq!(got, expected, "{}: byte {offset} ^ {mask:#x}", case.name);
+            // Reading the tree on demand while checking the data: the same.
+            let streamed = stream_check(p, &bytes, tree.root_hash(), &data(p));
+            assert_eq!(
+                streamed, expected,
+                "{}: byte {offset} ^ {mask:#x}, streamed",
+                case.name
+            );
             bytes[offset] ^= mask;
         }
         // Put back, the tree verifies again.
-        HashTree::verify(p.clone(), bytes, tree.root_hash()).unwrap();
+        HashTree::verify(p.clone(), bytes.clone(), tree.root_hash()).unwrap();
+        stream_check(p, &bytes, tree.root_hash(), &data(p)).unwrap();
     }
 }
 

@@ -52,6 +52,12 @@ fn verify_tree_corpus() {
         Some(Outcome::DataRefused)
     );
     assert_eq!(outcome("seed-sha512-9"), Some(Outcome::RoundTrip));
+    // A veritysetup tree for 16 blocks claimed as 9 (same shape): the
+    // digests of blocks 9..16 sit where 9 blocks leave spare space.
+    assert_eq!(
+        outcome("spare-sha512-16-claimed-9"),
+        Some(Outcome::SpareRefused)
+    );
     assert!(
         outcomes.iter().any(|(_, o)| *o == Outcome::TreeRefused),
         "{outcomes:?}"

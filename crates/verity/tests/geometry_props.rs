@@ -3,7 +3,9 @@
 //! each other on random small devices.
 
 use proptest::prelude::*;
-use verity::{Error, Geometry, HashAlgorithm, HashTree, HashType, Level, Params, TreeBuilder};
+use verity::{
+    Error, Geometry, HashAlgorithm, HashTree, HashType, Level, Params, TreeBuilder, Verifier,
+};
 
 const ALGORITHMS: [HashAlgorithm; 3] = [
     HashAlgorithm::Sha1,
@@ -275,5 +277,23 @@ proptest! {
         let (lo, hi) = (x.min(y), x.max(y));
         let dbs = params.data_block_size as usize;
         verified.check_data(lo as u64, &data[lo * dbs..hi * dbs]).unwrap();
+
+        // Reading the tree on demand, in chunks of `split_b` blocks, checks too.
+        let mut verifier = Verifier::new(params.clone(), a.root_hash()).unwrap();
+        let tree = a.as_bytes();
+        let mut read = |offset: u64, buf: &mut [u8]| -> Result<(), std::convert::Infallible> {
+            let at = usize::try_from(offset).unwrap();
+            buf.copy_from_slice(&tree[at..at + buf.len()]);
+            Ok(())
+        };
+        let mut done = 0;
+        for &blocks in split_b.iter().cycle() {
+            if done == data.len() / dbs {
+                break;
+            }
+            let end = (done + blocks).min(data.len() / dbs);
+            verifier.check_data(done as u64, &data[done * dbs..end * dbs], &mut read).unwrap();
+            done = end;
+        }
     }
 }

@@ -4,8 +4,10 @@
 //! replays the committed corpus through the same functions, so keep it free
 //! of dependencies other than `verity`.
 
+use std::convert::Infallible;
+
 use verity::{Area, Error, Geometry, HashAlgorithm, HashTree, HashType, Params, Superblock};
-use verity::{SUPERBLOCK_SIZE, TreeBuilder};
+use verity::{SUPERBLOCK_SIZE, TreeBuilder, Verifier, VerifyError};
 
 /// How far an input got, so that the corpus replay can tell that the corpus
 /// still reaches the deep end.
@@ -13,8 +15,11 @@ use verity::{SUPERBLOCK_SIZE, TreeBuilder};
 pub enum Outcome {
     /// Rejected early: too short, or a superblock that does not parse.
     Rejected,
-    /// `HashTree::verify` refused the stored tree.
+    /// `HashTree::verify` refused the stored tree: a block does not match.
     TreeRefused,
+    /// `HashTree::verify` refused the stored tree: a block matches but its
+    /// spare area is not zero (a tree made for more data blocks).
+    SpareRefused,
     /// The tree verified; `check_data` refused the data.
     DataRefused,
     /// The tree verified and the data checked.
@@ -50,9 +55,10 @@ pub fn superblock(data: &[u8]) -> Outcome {
 ///          whatever is left), data (the rest)
 /// ```
 ///
-/// Must never panic; checks every result against what the input allows and,
-/// when a tree verifies and all the data checks, that the tree is the one
-/// `TreeBuilder` makes from that data.
+/// Must never panic; checks every result against what the input allows,
+/// that `Verifier` (reading the tree on demand) agrees with `HashTree` on
+/// the data once the tree verifies, and, when a tree verifies and all the
+/// data checks, that the tree is the one `TreeBuilder` makes from that data.
 pub fn verify_tree(input: &[u8]) -> Outcome {
     let Some((&[shape, blocks, salt_len, first], rest)) = input.split_first_chunk::<4>() else {
         return Outcome::Rejected;
@@ -85,6 +91,18 @@ pub fn verify_tree(input: &[u8]) -> Outcome {
     let (root, rest) = rest.split_at(params.algorithm.digest_size().min(rest.len()));
     let (stored, data) = rest.split_at(tree_len.min(rest.len()));
 
+    // With all the data, reading the tree on demand reads every hash block:
+    // a tree refused whole is refused that way too.
+    let all_data = first == 0 && params.data_size().is_ok_and(|n| n == data.len() as u64);
+    let streamed_all =
+        (all_data && stored.len() == tree_len && root.len() == params.algorithm.digest_size())
+            .then(|| stream_check(&params, root, stored, first, data));
+    let refused = || {
+        if let Some(streamed) = &streamed_all {
+            assert!(streamed.is_err(), "Verifier accepted a refused tree");
+        }
+        Outcome::TreeRefused
+    };
     let tree = match HashTree::verify(params.clone(), stored.to_vec(), root) {
         Ok(tree) => tree,
         Err(Error::TreeSize { got, expected }) => {
@@ -102,7 +120,20 @@ pub fn verify_tree(input: &[u8]) -> Outcome {
             };
             let l = geometry.levels[level];
             assert!((l.first_block..l.first_block + l.blocks).contains(&m.block));
-            return Outcome::TreeRefused;
+            return refused();
+        }
+        Err(Error::SpareArea(s)) => {
+            // Named inside the block, after the digests it holds.
+            let l = geometry.levels[s.level];
+            assert!((l.first_block..l.first_block + l.blocks).contains(&s.block));
+            let hbs = u64::from(params.hash_block_size);
+            assert!((s.block * hbs..(s.block + 1) * hbs).contains(&s.offset));
+            assert!(s.digests >= 1 && s.digests <= geometry.hashes_per_block);
+            let at = s.offset - s.block * hbs;
+            let stride = geometry.digest_stride as u64;
+            assert!(at >= s.digests * stride || at % stride >= geometry.digest_size as u64);
+            refused();
+            return Outcome::SpareRefused;
         }
         Err(e) => panic!("unexpected error from verify: {e:?}"),
     };
@@ -111,6 +142,10 @@ pub fn verify_tree(input: &[u8]) -> Outcome {
 
     let dbs = params.data_block_size as usize;
     let count = (data.len() / dbs) as u64;
+    // Reading the tree on demand agrees: it accepts what the trusted tree
+    // accepts, and refuses data the same way.
+    let streamed = stream_check(&params, root, stored, first, data);
+    assert_eq!(streamed, tree.check_data(first, data));
     match tree.check_data(first, data) {
         Ok(()) => {
             assert!(data.len() % dbs == 0 && first + count <= params.data_blocks);
@@ -140,4 +175,26 @@ pub fn verify_tree(input: &[u8]) -> Outcome {
         }
         Err(e) => panic!("unexpected error from check_data: {e:?}"),
     }
+}
+
+/// Checks `data` from block `first` with a [`Verifier`] reading `stored` on demand.
+fn stream_check(
+    params: &Params,
+    root: &[u8],
+    stored: &[u8],
+    first: u64,
+    data: &[u8],
+) -> Result<(), Error> {
+    let mut verifier = Verifier::new(params.clone(), root)?;
+    let mut read = |offset: u64, buf: &mut [u8]| -> Result<(), Infallible> {
+        let at = usize::try_from(offset).expect("offset inside the tree");
+        buf.copy_from_slice(&stored[at..at + buf.len()]);
+        Ok(())
+    };
+    verifier
+        .check_data(first, data, &mut read)
+        .map_err(|e| match e {
+            VerifyError::Tree(e) => e,
+            VerifyError::Read { source, .. } => match source {},
+        })
 }
