@@ -714,3 +714,53 @@ fn huge_values_do_not_panic() {
         );
     }
 }
+
+/// Issue 7: a superblock claiming 2^32 - 1 data blocks (a 129 GiB tree) with
+/// sparse files used to abort verify on allocating the whole tree. A hash
+/// file too small for the claimed tree is refused up front; one large enough
+/// (sparse) is read block by block as the data needs it, so the first hash
+/// block that does not match stops it: exit 3, in well under a second.
+#[test]
+fn huge_claimed_data_block_count_is_refused_without_aborting() {
+    let f = Fixture::new(256);
+    let root = f.format(&[]);
+    let blocks: u64 = (1 << 32) - 1;
+    file_set_data_blocks(&f.hash, blocks);
+    // Sparse: 16 TiB - 4 KiB of data, as the superblock claims.
+    truncate(&f.data, blocks * 4096);
+    // Stops a regression that hashes it all (hours) instead of hanging.
+    let verify = || {
+        let mut cmd = std::process::Command::new("timeout");
+        cmd.args(["300", s(common::clip_path())]).args([
+            "verity",
+            "verify",
+            f.data(),
+            f.hash(),
+            &root,
+        ]);
+        let run = common::run_command(cmd);
+        run.no_panic();
+        assert!(!run.stderr.contains("memory allocation"), "{}", run.stderr);
+        run
+    };
+    // Superblock + tree: 4096 + 33,818,641 blocks of 4096.
+    let tree_end: u64 = 4096 + 33_818_641 * 4096;
+    verify().expect(1).stderr_has(&format!(
+        "hash.img is truncated: the hash tree ends at byte {tree_end}, the file has 16384 bytes"
+    ));
+    truncate(&f.hash, tree_end);
+    // The old top block (with the old root hash) is the new top block, and
+    // the old level 0 blocks pass for level 3; level 2 is zeros.
+    verify().expect(3).stderr_has(&format!(
+        "hash block (tree level 2) 18 at byte offset 73728 of {} does not match the root hash",
+        f.hash()
+    ));
+}
+
+fn file_set_data_blocks(hash: &Path, n: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(hash)
+        .and_then(|file| file.write_all_at(&n.to_le_bytes(), 72))
+        .expect("patch data_blocks");
+}

@@ -245,6 +245,11 @@ fn superblock_flip(image: &Image, pos: usize, mask: u8) -> (Expect, bool) {
 /// Expected outcome when the superblock claims `n` data blocks instead of 300.
 fn data_blocks_flip(image: &Image, n: u64) -> (Expect, bool) {
     assert_ne!(n, DATA_BLOCKS);
+    let sizes = level_sizes(n);
+    if n < DATA_BLOCKS && sizes.len() == image.levels.len() && sizes[1..] == image.levels[1..] {
+        // The same tree above level 0: it matches, but holds digests past block n.
+        return (Expect::Corrupt("spare area is not zeroed".to_owned()), true);
+    }
     if n < DATA_BLOCKS {
         // A smaller tree read from the same bytes: some block no longer matches.
         return (
@@ -418,7 +423,8 @@ fn json_names_the_corrupted_block() {
     assert_eq!(
         report,
         json!({"verified": false,
-               "corrupted": {"area": "data", "block": 123, "level": null, "offset": 62976}})
+               "corrupted": {"area": "data", "block": 123, "level": null, "offset": 62976,
+                             "problem": "digest_mismatch", "spare_offset": null}})
     );
     flip(&image.data, pos, 0x40);
     let run = image.verify(true);
@@ -438,6 +444,166 @@ fn json_names_the_corrupted_block() {
     // Numbered from the start of the hash file, like the message and the offset.
     assert_eq!(report["corrupted"]["block"], json!(10));
     assert_eq!(report["corrupted"]["level"], json!(0));
+    assert_eq!(report["corrupted"]["problem"], json!("digest_mismatch"));
     flip(&image.hash, pos, 0x01);
     image.verify(true).ok();
+}
+
+/// Sets the superblock's data block count (byte 72, little-endian).
+fn set_data_blocks(hash: &Path, n: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(hash)
+        .and_then(|f| f.write_all_at(&n.to_le_bytes(), 72))
+        .expect("patch data_blocks");
+}
+
+/// Issue 7: a superblock whose data block count is lowered (256 -> 129) still
+/// matches the root hash, since the tree's shape is unchanged, and the blocks
+/// past the new count can then be anything. The digests of those blocks are
+/// still in level 0, where the lowered count leaves only spare space: clip
+/// and veritysetup both refuse, naming the same byte.
+#[test]
+fn lowered_data_block_count_is_refused_as_by_veritysetup() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path().join("data.img");
+    let hash = dir.path().join("hash.img");
+    write_random_file(&data, 256 * 4096, 0x10_0129);
+    let format = clip(&[
+        "verity",
+        "format",
+        path_str(&data),
+        path_str(&hash),
+        "--salt",
+        &salt_hex(SALT_LEN, 7),
+        "--uuid",
+        UUID,
+        "--json",
+    ]);
+    format.expect(0);
+    let root = json_str(&format.json(), "root_hash").to_owned();
+    set_data_blocks(&hash, 129);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&data)
+        .expect("open data");
+    file.write_all_at(&vec![0x55; 127 * 4096], 129 * 4096)
+        .expect("replace blocks 129..=255");
+    drop(file);
+
+    let args = ["verity", "verify", path_str(&data), path_str(&hash), &root];
+    // Superblock (4096), level 1 (1 block), level 0 block 0: level 0 block 1
+    // is hash block 3 and holds block 128's digest, then spare space.
+    clip(&args).expect(3).stderr_has(&format!(
+        "spare area is not zeroed at byte offset 12320 of {}: hash block (tree level 0) 3 \
+         at byte offset 12288 holds 1 digest(s) and must be zero elsewhere (a tree made for \
+         more than the 129 data blocks claimed has digests there)",
+        hash.display()
+    ));
+    let run = clip(&[&args[..], &["--json"]].concat());
+    run.expect(3);
+    assert_eq!(
+        run.json(),
+        json!({"verified": false,
+               "corrupted": {"area": "hash", "block": 3, "level": 0, "offset": 12288,
+                             "problem": "spare_area_not_zeroed", "spare_offset": 12320}})
+    );
+    let theirs = veritysetup(&args[1..]);
+    assert_ne!(
+        theirs.code, 0,
+        "veritysetup accepted it:\n{}",
+        theirs.stdout
+    );
+    theirs.stderr_has("Spare area is not zeroed at position 12320");
+}
+
+/// The same with the count lowered to a whole number of level-0 blocks
+/// (300 -> 272 blocks of 512 bytes): level 0 is full, and the extra digests
+/// sit in level 1.
+#[test]
+fn lowered_data_block_count_caught_in_level_1() {
+    let image = Image::new();
+    set_data_blocks(&image.hash, 272);
+    assert_eq!(level_sizes(272), [17, 2, 1]);
+    // Hash block 3 is level 1's second block; after its first digest, spare.
+    image.verify(false).expect(3).stderr_has(&format!(
+        "spare area is not zeroed at byte offset 1568 of {}: hash block (tree level 1) 3 \
+         at byte offset 1536 holds 1 digest(s)",
+        image.hash.display()
+    ));
+    let theirs = image.veritysetup_verify();
+    assert_ne!(
+        theirs.code, 0,
+        "veritysetup accepted it:\n{}",
+        theirs.stdout
+    );
+    theirs.stderr_has("Spare area is not zeroed at position 1568");
+}
+
+/// `verify` says how much of DATA the tree covers: all of it, or only the
+/// first --data-blocks blocks (with a warning), and for a tree appended to
+/// its data, the data up to the hash offset.
+#[test]
+fn verify_says_how_much_data_is_covered() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path().join("data.img");
+    let hash = dir.path().join("hash.img");
+    write_random_file(&data, 256 * 4096, 0xc0_7e4);
+    let verify = |root: &str, hash: &Path, extra: &[&str]| {
+        let mut args = vec!["verity", "verify", path_str(&data), path_str(hash), root];
+        args.extend_from_slice(extra);
+        let run = clip(&args);
+        run.expect(0);
+        run
+    };
+    let format = |hash: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "verity",
+            "format",
+            path_str(&data),
+            path_str(hash),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let run = clip(&args);
+        run.expect(0);
+        json_str(&run.json(), "root_hash").to_owned()
+    };
+
+    let root = format(&hash, &["--data-blocks", "129"]);
+    let run = verify(&root, &hash, &["--json"]);
+    let report = run.json();
+    assert_eq!(report["data_blocks"], json!(129));
+    assert_eq!(report["data_bytes_covered"], json!(129 * 4096));
+    assert_eq!(report["data_area_bytes"], json!(256 * 4096));
+    assert_eq!(report["data_bytes_not_covered"], json!(127 * 4096));
+    run.stderr_has(&format!(
+        "the hash tree covers only the first 129 data blocks (528384 bytes) of {}; \
+         its other 520192 bytes were not checked",
+        data.display()
+    ));
+    let text = verify(&root, &hash, &[]);
+    assert!(
+        text.stdout
+            .lines()
+            .any(|l| l.starts_with("Bytes not covered:")
+                && l.split_whitespace().last() == Some("520192")),
+        "{}",
+        text.stdout
+    );
+
+    // All of it: nothing to warn about.
+    let root = format(&hash, &["--force"]);
+    let run = verify(&root, &hash, &["--json"]);
+    assert_eq!(run.json()["data_bytes_not_covered"], json!(0));
+    assert_eq!(run.json()["data_area_bytes"], json!(256 * 4096));
+    assert!(!run.stderr.contains("not checked"), "{}", run.stderr);
+
+    // The tree appended to the data file: the data ends at the hash offset.
+    let offset = (256 * 4096).to_string();
+    let root = format(&data, &["--hash-offset", &offset]);
+    let run = verify(&root, &data, &["--hash-offset", &offset, "--json"]);
+    assert_eq!(run.json()["data_area_bytes"], json!(256 * 4096));
+    assert_eq!(run.json()["data_bytes_not_covered"], json!(0));
+    assert!(!run.stderr.contains("not checked"), "{}", run.stderr);
 }

@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use verity::{
-    Area, Error as VerityError, Geometry, HashAlgorithm, HashTree, HashType, Params,
-    SUPERBLOCK_SIZE, Superblock, TreeBuilder, tree_offset,
+    Area, Error as VerityError, Geometry, HashAlgorithm, HashType, Params, SUPERBLOCK_SIZE,
+    SpareArea, Superblock, TreeBuilder, Verifier, VerifyError, tree_offset,
 };
 
 use crate::IntegrityFailure;
@@ -433,7 +433,16 @@ fn verify(data_path: &Path, hash_path: &Path, root_text: &str, args: &TreeArgs) 
         );
     }
 
-    let report = |area: Area, block: u64| -> anyhow::Error {
+    // What DATA holds beyond the blocks the tree covers is not checked: say so.
+    let data_area_end = if same_file(data_path, hash_path)? {
+        data_len.min(args.hash_offset)
+    } else {
+        data_len
+    };
+    let not_covered = data_area_end.saturating_sub(data_size);
+
+    // Exit 3 naming a block; under --json, stdout gets the failure too.
+    let report = |area: Area, block: u64, spare: Option<&SpareArea>| -> anyhow::Error {
         let (what, path, offset) = match area {
             Area::Data => (
                 "data block".to_owned(),
@@ -455,45 +464,95 @@ fn verify(data_path: &Path, hash_path: &Path, root_text: &str, args: &TreeArgs) 
                 Some(level),
             ),
         };
+        let spare_offset = spare.map(|s| tree_start + s.offset);
         if args.json {
-            let corrupted =
-                json!({"area": area_name, "block": index, "level": level, "offset": offset});
+            let problem = if spare.is_some() {
+                "spare_area_not_zeroed"
+            } else {
+                "digest_mismatch"
+            };
+            let corrupted = json!({"area": area_name, "block": index, "level": level,
+                "offset": offset, "problem": problem, "spare_offset": spare_offset});
             // The failure itself reaches stderr and the exit code either way.
             crate::output::line(json!({"verified": false, "corrupted": corrupted})).ok();
         }
-        IntegrityFailure(format!(
-            "{what} {index} at byte offset {offset} of {} does not match the root hash",
-            path.display()
-        ))
-        .into()
+        let message = match spare {
+            // veritysetup: "Spare area is not zeroed at position N."
+            Some(s) => format!(
+                "spare area is not zeroed at byte offset {} of {}: {what} {index} at byte \
+                 offset {offset} holds {} digest(s) and must be zero elsewhere (a tree made \
+                 for more than the {} data blocks claimed has digests there)",
+                tree_start + s.offset,
+                path.display(),
+                s.digests,
+                params.data_blocks
+            ),
+            None => format!(
+                "{what} {index} at byte offset {offset} of {} does not match the root hash",
+                path.display()
+            ),
+        };
+        IntegrityFailure(message).into()
+    };
+    let failed = |e: VerifyError<std::io::Error>| -> anyhow::Error {
+        match e {
+            VerifyError::Tree(VerityError::Corrupt(m)) => report(m.area, m.block, None),
+            VerifyError::Tree(VerityError::SpareArea(s)) => {
+                report(Area::Hash { level: s.level }, s.block, Some(&s))
+            }
+            VerifyError::Tree(e) => e.into(),
+            VerifyError::Read {
+                offset,
+                len,
+                source,
+            } => anyhow::Error::new(source).context(format!(
+                "cannot read {len} bytes of the hash tree at byte offset {} of {}",
+                tree_start + offset,
+                hash_path.display()
+            )),
+        }
     };
 
-    let mut tree_bytes = vec![0u8; usize::try_from(geometry.tree_bytes())?];
-    {
+    // Hash blocks are read as the data needs them, each checked against the
+    // one above before use: memory follows the chunk size, not the tree size.
+    let mut verifier = Verifier::new(params.clone(), &root)?;
+    let mut read_tree = |offset: u64, buf: &mut [u8]| {
         use std::os::unix::fs::FileExt;
-        hash.read_exact_at(&mut tree_bytes, tree_start)
-            .with_context(|| format!("cannot read the hash tree from {}", hash_path.display()))?;
-    }
-    let tree = match HashTree::verify(params.clone(), tree_bytes, &root) {
-        Ok(tree) => tree,
-        Err(VerityError::Corrupt(m)) => return Err(report(m.area, m.block)),
-        Err(e) => return Err(e.into()),
+        hash.read_exact_at(buf, tree_start + offset)
     };
     let bar = progress(data_size, "verifying");
-    let dbs = params.data_block_size as usize;
-    let checked = stream(&data, data_path, 0, data_size, dbs, |pos, chunk| {
-        bar.inc(chunk.len() as u64);
-        match tree.check_data(pos / dbs as u64, chunk) {
-            Err(VerityError::Corrupt(m)) => Err(report(m.area, m.block)),
-            other => Ok(other?),
-        }
-    });
+    let dbs = u64::from(params.data_block_size);
+    let checked = stream(
+        &data,
+        data_path,
+        0,
+        data_size,
+        params.data_block_size as usize,
+        |pos, chunk| {
+            bar.inc(chunk.len() as u64);
+            verifier
+                .check_data(pos / dbs, chunk, &mut read_tree)
+                .map_err(failed)
+        },
+    );
     bar.finish_and_clear();
     checked?;
+    if not_covered > 0 {
+        tracing::warn!(
+            "the hash tree covers only the first {} data blocks ({data_size} bytes) of {}; \
+             its other {not_covered} bytes were not checked",
+            params.data_blocks,
+            data_path.display()
+        );
+    }
     Report::default()
         .field("verified", "Verified", true)
         .field("root_hash", "Root hash", hex::encode(&root))
         .field("data_blocks", "Data blocks", params.data_blocks)
+        .field("data_block_size", "Data block size", params.data_block_size)
+        .field("data_bytes_covered", "Data bytes covered", data_size)
+        .field("data_area_bytes", "Data area bytes", data_area_end)
+        .field("data_bytes_not_covered", "Bytes not covered", not_covered)
         .print(args.json)?;
     Ok(())
 }
