@@ -99,40 +99,54 @@ where
     })
 }
 
+/// Makes a regular `file` at least `len` bytes long (zero-filled).
+fn extend(file: &File, len: u64) -> std::io::Result<()> {
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() < len {
+        file.set_len(len)?;
+    }
+    Ok(())
+}
+
+/// True when `path` is a block or character device (a missing path is not).
+pub fn is_device(path: &Path) -> Result<bool> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.file_type().is_block_device() || m.file_type().is_char_device()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot stat {}", path.display())),
+    }
+}
+
 /// Writes `parts` (offset, bytes) to `path`, durably, and makes the file at
 /// least `len` bytes long (zero-filled), so that fixed-size areas exist even
 /// when nothing is written at their end.
 ///
-/// A new file is written under a temporary name beside it and renamed into
-/// place only once complete and synced, so a failure never leaves a file that
-/// looks finished. An existing file is updated in place, `parts` in reverse
-/// order (callers put the superblock first, so it is written last).
+/// The file is written under a temporary name beside it and renamed into
+/// place only once complete and synced, so a failure (a full disk) never
+/// leaves a file that looks finished, and an existing file, which this
+/// replaces (callers check `--force`), keeping its permissions, stays
+/// intact until then. A device is written in place ([`update_in_place`]).
 pub fn write_parts(path: &Path, parts: &[(u64, &[u8])], len: u64) -> Result<()> {
-    let extend = |file: &File| -> std::io::Result<()> {
-        if file.metadata()?.is_file() && file.metadata()?.len() < len {
-            file.set_len(len)?;
-        }
-        Ok(())
-    };
-    if path.exists() {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot open {} for writing", path.display()))?;
-        extend(&file).with_context(|| format!("cannot extend {}", path.display()))?;
-        for (offset, bytes) in parts.iter().rev() {
-            file.write_all_at(bytes, *offset)
-                .and_then(|()| file.sync_data())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        return Ok(());
+    if is_device(path)? {
+        return update_in_place(path, parts, len);
     }
+    let old = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Some(m.permissions()),
+        Ok(_) => bail!("{} is neither a regular file nor a device", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
+    };
     let tmp = temp_beside(path)?;
     let file = tmp.as_file();
     parts
         .iter()
         .try_for_each(|(offset, bytes)| file.write_all_at(bytes, *offset))
-        .and_then(|()| extend(file))
+        .and_then(|()| extend(file, len))
+        .and_then(|()| match &old {
+            Some(permissions) => file.set_permissions(permissions.clone()),
+            None => Ok(()),
+        })
         .and_then(|()| file.sync_all())
         .with_context(|| {
             format!(
@@ -141,7 +155,26 @@ pub fn write_parts(path: &Path, parts: &[(u64, &[u8])], len: u64) -> Result<()> 
                 tmp.path().display()
             )
         })?;
-    commit(tmp, path, false)
+    commit(tmp, path, old.is_some())
+}
+
+/// Writes `parts` into the existing file or device `path` in place, in
+/// reverse order, each synced before the next (callers put the superblock
+/// first, so it is written last), after making a regular file at least
+/// `len` bytes long. For devices, and for a hash area inside its data file,
+/// where writing a copy beside would not do.
+pub fn update_in_place(path: &Path, parts: &[(u64, &[u8])], len: u64) -> Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {} for writing", path.display()))?;
+    extend(&file, len).with_context(|| format!("cannot extend {}", path.display()))?;
+    for (offset, bytes) in parts.iter().rev() {
+        file.write_all_at(bytes, *offset)
+            .and_then(|()| file.sync_data())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to a new file `path` with permissions `mode`, atomically:

@@ -715,6 +715,126 @@ fn huge_values_do_not_panic() {
     }
 }
 
+/// Runs clip under a file size limit of `limit` bytes (RLIMIT_FSIZE, with
+/// SIGXFSZ ignored): writes past it fail with EFBIG, as on a full disk.
+fn clip_with_file_size_limit(limit: u64, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; exec prlimit --fsize=\"$0\" \"$@\"")
+        .arg(limit.to_string())
+        .arg(common::clip_path())
+        .args(args);
+    let run = common::run_command(cmd);
+    run.no_panic();
+    run
+}
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("stat").ino()
+}
+
+/// Issue 7: `format --force` over an existing regular file writes a new file
+/// beside it and renames it into place. A write that fails part way (here at
+/// a file size limit, as on a full disk) leaves the old file byte for byte
+/// as it was and no temporary file; a complete one replaces the file (a new
+/// inode, exactly the new hash device's size, the old file's permissions).
+#[test]
+fn force_replaces_a_regular_file_only_once_complete() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new(256);
+    // Larger than the new hash device (superblock + 3 hash blocks = 16 KiB),
+    // so writing in place would not need to extend it first.
+    write_random_file(&f.hash, 1 << 20, 0x01d);
+    std::fs::set_permissions(&f.hash, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let old = common::read(&f.hash);
+    let old_inode = inode(&f.hash);
+    let args = [
+        "verity",
+        "format",
+        f.data(),
+        f.hash(),
+        "--force",
+        "--salt",
+        SALT,
+        "--uuid",
+        UUID,
+    ];
+    // 8 KiB: the superblock fits, the tree (from byte 4096 to 16384) does not.
+    clip_with_file_size_limit(8192, &args)
+        .expect(1)
+        .stderr_has(&format!("cannot write {}", f.hash()))
+        .stderr_has("File too large");
+    assert!(
+        common::read(&f.hash) == old,
+        "the old hash file was changed"
+    );
+    assert_eq!(inode(&f.hash), old_inode);
+    assert_no_temp_files(f.dir.path());
+
+    let root = f.format(&["--force"]);
+    assert_ne!(inode(&f.hash), old_inode, "written in place");
+    assert_eq!(common::size(&f.hash), 16384);
+    let mode = std::fs::metadata(&f.hash)
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o640);
+    clip(&["verity", "verify", f.data(), f.hash(), &root]).expect(0);
+    assert_no_temp_files(f.dir.path());
+}
+
+/// A tree appended to its data file is written in place (the data is not
+/// copied), the old superblock cleared first and the new one written last:
+/// a write that fails part way leaves the data intact and no superblock
+/// that would vouch for a half-written tree.
+#[test]
+fn tree_in_the_data_file_is_written_in_place_superblock_last() {
+    let f = Fixture::new(256);
+    let data = common::read(&f.data);
+    let data_inode = inode(&f.data);
+    let offset = (256 * 4096).to_string();
+    let format = |salt: &str| {
+        vec![
+            "verity".to_owned(),
+            "format".to_owned(),
+            f.data().to_owned(),
+            f.data().to_owned(),
+            "--hash-offset".to_owned(),
+            offset.clone(),
+            "--salt".to_owned(),
+            salt.to_owned(),
+            // The file now holds more than the data.
+            "--data-blocks".to_owned(),
+            "256".to_owned(),
+        ]
+    };
+    let args = format(SALT);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    clip(&args).expect(0);
+    assert_eq!(inode(&f.data), data_inode);
+    assert_eq!(common::size(&f.data), (1 << 20) + 16384);
+    let dump = ["verity", "dump", f.data(), "--hash-offset", &offset];
+    clip(&dump).expect(0);
+
+    // Again with another salt, failing after the superblock area: the tree
+    // starts 4096 bytes past the hash offset and stops at the limit.
+    let args = format("5a18");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    clip_with_file_size_limit((1 << 20) + 8192, &args)
+        .expect(1)
+        .stderr_has("File too large");
+    assert_eq!(inode(&f.data), data_inode);
+    assert!(
+        common::read(&f.data)[..1 << 20] == data[..],
+        "the data was changed"
+    );
+    clip(&dump)
+        .expect(1)
+        .stderr_has("invalid verity superblock at byte 0: no \"verity\" signature");
+    assert_no_temp_files(f.dir.path());
+}
+
 /// Issue 7: a superblock claiming 2^32 - 1 data blocks (a 129 GiB tree) with
 /// sparse files used to abort verify on allocating the whole tree. A hash
 /// file too small for the claimed tree is refused up front; one large enough

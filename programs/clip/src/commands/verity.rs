@@ -15,7 +15,9 @@ use verity::{
 };
 
 use crate::IntegrityFailure;
-use crate::blockio::{progress, same_file, size_of, stream, write_parts};
+use crate::blockio::{
+    is_device, progress, same_file, size_of, stream, update_in_place, write_parts,
+};
 use crate::output::Report;
 
 const DEFAULT_BLOCK_SIZE: u32 = 4096;
@@ -31,7 +33,8 @@ pub enum VerityCommand {
         hash: PathBuf,
         #[command(flatten)]
         tree: TreeArgs,
-        /// Overwrite HASH if it already exists and is not empty.
+        /// Replace HASH if it already exists and is not empty (a regular file is
+        /// written beside and renamed; a device is written in place).
         #[arg(long)]
         force: bool,
     },
@@ -218,7 +221,8 @@ fn format(data_path: &Path, hash_path: &Path, args: &TreeArgs, force: bool) -> R
     let tree_start = tree_offset(args.hash_offset, hash_block_size, superblock)?;
     let data_size = params.data_size()?;
 
-    if same_file(data_path, hash_path)? {
+    let same = same_file(data_path, hash_path)?;
+    if same {
         if args.hash_offset < data_size {
             bail!(
                 "the hash area at byte {} of {} would overlap the data, which ends at byte {data_size}",
@@ -273,7 +277,20 @@ fn format(data_path: &Path, hash_path: &Path, args: &TreeArgs, force: bool) -> R
     } else {
         0
     };
-    write_parts(hash_path, &parts, hash_device_size)?;
+    if same || is_device(hash_path)? {
+        // In place: a tree appended to its data (copying the data beside
+        // would cost as much again) or a device. An old superblock there is
+        // cleared first and the new one written last, so a failed run never
+        // leaves a superblock vouching for a half-written tree.
+        if sb_bytes.is_some() {
+            let clear = [0u8; SUPERBLOCK_SIZE];
+            update_in_place(hash_path, &[(args.hash_offset, &clear[..])], 0)?;
+        }
+        update_in_place(hash_path, &parts, hash_device_size)?;
+    } else {
+        // A regular file is written beside and renamed over the old one.
+        write_parts(hash_path, &parts, hash_device_size)?;
+    }
 
     let json_uuid = uuid
         .as_ref()
