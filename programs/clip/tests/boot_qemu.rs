@@ -80,7 +80,7 @@ fn clip_boot_enforces_secure_boot_attaches_a_tpm_and_bounds_every_wait() {
         &"--name",
         &"clip boot test",
     ])
-    .ok();
+    .assert_success();
     let signed = w.join("signed.efi");
     clip(&[
         &"sign" as &dyn AsRef<std::ffi::OsStr>,
@@ -91,7 +91,7 @@ fn clip_boot_enforces_secure_boot_attaches_a_tpm_and_bounds_every_wait() {
         &uki,
         &signed,
     ])
-    .ok();
+    .assert_success();
     let signed_disk = disk_with(&w.join("signed"), &signed);
     let unsigned_disk = disk_with(&w.join("unsigned"), &uki);
     eprintln!("[{:5.1} s] images ready", t0.elapsed().as_secs_f64());
@@ -115,7 +115,7 @@ fn clip_boot_enforces_secure_boot_attaches_a_tpm_and_bounds_every_wait() {
         &"--timeout",
         &"120",
     ]);
-    run.ok();
+    run.assert_success();
     let j = run.json();
     assert_eq!(j["result"], "matched");
     let expected = j["expected"].as_array().unwrap();
@@ -176,7 +176,7 @@ fn clip_boot_enforces_secure_boot_attaches_a_tpm_and_bounds_every_wait() {
 
     // 3. Control: no keys, no TPM, no expectation: ends when it powers off.
     let run = boot(&[&signed_disk, &"--timeout", &"120"]);
-    run.ok();
+    run.assert_success();
     assert_eq!(run.json()["result"], "powered_off");
     let log = serial(&run);
     for line in [

@@ -31,7 +31,7 @@ fn boot_to_status(image: &std::path::Path) -> String {
             log.to_str().unwrap(),
         ],
     )
-    .ok();
+    .assert_success();
     std::fs::read_to_string(&log).unwrap()
 }
 

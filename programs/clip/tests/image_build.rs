@@ -244,7 +244,7 @@ fn uki_is_signed_and_carries_the_slot_command_line() {
         out.join("keys/db.crt").as_os_str(),
         uki.as_os_str(),
     ])
-    .ok();
+    .assert_success();
     let sb = Command::new("sbverify")
         .arg("--cert")
         .arg(out.join("keys/db.crt"))
@@ -262,7 +262,7 @@ fn uki_is_signed_and_carries_the_slot_command_line() {
         "--json".as_ref(),
         uki.as_os_str(),
     ]);
-    let j = inspect.ok().json();
+    let j = inspect.assert_success().json();
     let text = j.to_string();
     assert!(
         text.contains(m["slots"]["a"]["verity"]["root_hash"].as_str().unwrap()),
@@ -307,7 +307,7 @@ fn rebuild_is_reproducible_and_refuses_to_overwrite_without_force() {
     let out = built();
     let dir = tempfile::tempdir().unwrap();
     let second = dir.path().join("out");
-    build_into(&second, Some(&out.join("keys")), false).ok();
+    build_into(&second, Some(&out.join("keys")), false).assert_success();
     let a = manifest(out);
     let b = manifest(&second);
     // A warm rebuild: the tree comes from the cache. Two fresh mmdebstrap

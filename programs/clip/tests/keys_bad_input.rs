@@ -63,7 +63,7 @@ fn existing_keys_need_force() {
         OsStr::new("--force"),
         OsStr::new("--json"),
     ]);
-    run.ok();
+    run.assert_success();
     let second = run.json();
     let after = snapshot(&dir);
     let mut expected: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
@@ -89,7 +89,7 @@ fn existing_keys_need_force() {
         );
     }
     assert_ne!(first["owner_guid"], second["owner_guid"]);
-    keys(&[OsStr::new("show"), dir.as_os_str()]).ok();
+    keys(&[OsStr::new("show"), dir.as_os_str()]).assert_success();
 }
 
 #[test]

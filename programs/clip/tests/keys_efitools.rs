@@ -40,7 +40,7 @@ fn esl_is_byte_identical_to_cert_to_efi_sig_list() {
                 out.to_str().unwrap(),
             ],
         )
-        .ok();
+        .assert_success();
         let theirs = fs::read(&out).unwrap();
         let ours = read(dir, &format!("{role}.esl"));
         assert_eq!(
@@ -87,7 +87,7 @@ fn auth_is_byte_identical_to_sign_efi_sig_list() {
                 out.to_str().unwrap(),
             ],
         )
-        .ok();
+        .assert_success();
         let theirs = fs::read(&out).unwrap();
         let mine = read(dir, ours);
         // PKCS#1 v1.5 signatures are deterministic: same key, same data, same
@@ -216,7 +216,7 @@ fn openssl_verifies_auth_signatures() {
         // Everything chains to the PK: db.auth's signer (the KEK) is in the
         // SignedData with its certificate, issued by the PK.
         let ok = smime_verify(&work, dir, cert_data, &signed, "PK.crt");
-        ok.ok();
+        ok.assert_success();
         assert!(
             ok.stderr.contains("Verification successful"),
             "{file}: {}",
@@ -254,7 +254,7 @@ fn signed_data_structure_matches_uefi() {
         "openssl",
         &["asn1parse", "-inform", "DER", "-in", "sd.der", "-i"],
     );
-    run.ok();
+    run.assert_success();
     let lines: Vec<&str> = run.stdout.lines().collect();
     let find = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
     // Top level is SignedData (INTEGER version first), not a ContentInfo.
@@ -301,7 +301,7 @@ fn crate_parses_and_verifies_efitools_output() {
             work.join("KEK.auth").to_str().unwrap(),
         ],
     )
-    .ok();
+    .assert_success();
     let auth = secureboot::AuthVariable::parse(&fs::read(work.join("KEK.auth")).unwrap()).unwrap();
     assert_eq!(auth.timestamp.to_string(), "2030-05-06T07:08:09Z");
     let pk = Certificate::from_pem(read(dir, "PK.crt")).unwrap();

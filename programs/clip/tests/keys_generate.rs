@@ -75,7 +75,7 @@ fn x509_text(dir: &Path, role: &str) -> String {
         "openssl",
         &["x509", "-in", &format!("{role}.crt"), "-noout", "-text"],
     );
-    run.ok();
+    run.assert_success();
     run.stdout.clone()
 }
 
@@ -177,9 +177,9 @@ fn openssl_verifies_the_chain() {
         all.extend_from_slice(args);
         tool_in(dir, "openssl", &all)
     };
-    verify(&["-CAfile", "PK.crt", "PK.crt"]).ok();
-    verify(&["-CAfile", "PK.crt", "KEK.crt"]).ok();
-    verify(&["-CAfile", "PK.crt", "-untrusted", "KEK.crt", "db.crt"]).ok();
+    verify(&["-CAfile", "PK.crt", "PK.crt"]).assert_success();
+    verify(&["-CAfile", "PK.crt", "KEK.crt"]).assert_success();
+    verify(&["-CAfile", "PK.crt", "-untrusted", "KEK.crt", "db.crt"]).assert_success();
     verify(&[
         "-CAfile",
         "PK.crt",
@@ -189,13 +189,13 @@ fn openssl_verifies_the_chain() {
         "any",
         "db.crt",
     ])
-    .ok();
+    .assert_success();
     // The chain really goes through the KEK, and not the other way round.
     verify(&["-CAfile", "PK.crt", "db.crt"]).expect(2);
     verify(&["-CAfile", "db.crt", "KEK.crt"]).expect(2);
     verify(&["-CAfile", "KEK.crt", "PK.crt"]).expect(2);
     // As firmware trusts it: the db certificate alone, a partial chain.
-    verify(&["-partial_chain", "-CAfile", "db.crt", "db.crt"]).ok();
+    verify(&["-partial_chain", "-CAfile", "db.crt", "db.crt"]).assert_success();
 }
 
 #[test]
@@ -207,13 +207,13 @@ fn private_keys_match_certificates() {
             "openssl",
             &["pkey", "-in", &format!("{role}.key"), "-pubout"],
         );
-        from_key.ok();
+        from_key.assert_success();
         let from_cert = tool_in(
             dir,
             "openssl",
             &["x509", "-in", &format!("{role}.crt"), "-noout", "-pubkey"],
         );
-        from_cert.ok();
+        from_cert.assert_success();
         assert_eq!(from_key.stdout, from_cert.stdout, "{role}");
         let text = String::from_utf8(read(dir, &format!("{role}.key"))).unwrap();
         assert!(
@@ -222,14 +222,14 @@ fn private_keys_match_certificates() {
         );
     }
     let public = tool_in(dir, "openssl", &["pkey", "-in", "update.key", "-pubout"]);
-    public.ok();
+    public.assert_success();
     assert_eq!(public.stdout.as_bytes(), read(dir, "update.pub"));
     let text = tool_in(
         dir,
         "openssl",
         &["pkey", "-in", "update.key", "-noout", "-text"],
     );
-    text.ok();
+    text.assert_success();
     assert!(
         text.stdout.starts_with("ED25519 Private-Key:"),
         "{}",
@@ -248,7 +248,7 @@ fn private_keys_match_certificates() {
             "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", "msg", "-out", "sig",
         ],
     )
-    .ok();
+    .assert_success();
     let verified = tool_in(
         &work,
         "openssl",
@@ -257,7 +257,7 @@ fn private_keys_match_certificates() {
             "sig",
         ],
     );
-    verified.ok();
+    verified.assert_success();
     assert!(verified.stdout.contains("Signature Verified Successfully"));
 }
 
@@ -294,9 +294,9 @@ fn sbverify_accepts_images_signed_by_the_db_key() {
             &path(&image),
         ],
     )
-    .ok();
+    .assert_success();
     for trusted in ["db.crt", "KEK.crt"] {
-        tool_in(dir, "sbverify", &["--cert", trusted, &path(&signed)]).ok();
+        tool_in(dir, "sbverify", &["--cert", trusted, &path(&signed)]).assert_success();
     }
     // sbsign embeds only db.crt, so the PK alone cannot vouch for it, and an
     // unrelated certificate never does.
@@ -320,7 +320,7 @@ fn sbverify_accepts_images_signed_by_the_db_key() {
             "1",
         ],
     )
-    .ok();
+    .assert_success();
     tool_in(&work, "sbverify", &["--cert", "other.crt", &path(&signed)]).expect(1);
 }
 
@@ -334,7 +334,7 @@ fn show_reports_a_consistent_set() {
         dir_arg,
         "--json".as_ref(),
     ]);
-    run.ok();
+    run.assert_success();
     let shown = run.json();
     assert_eq!(shown["consistent"], true, "{shown}");
     assert_eq!(shown["problems"], serde_json::json!([]));
@@ -356,7 +356,7 @@ fn show_reports_a_consistent_set() {
         assert_eq!(s["update_timestamp"], "2024-01-02T03:04:05Z");
     }
     let text = clip(&[std::ffi::OsStr::new("keys"), "show".as_ref(), dir_arg]);
-    text.ok();
+    text.assert_success();
     assert!(text.stdout.contains("Consistent: yes"), "{}", text.stdout);
     let fp = out["secure_boot"]["db"]["sha256_fingerprint"]
         .as_str()

@@ -52,7 +52,7 @@ fn efi_bytes() -> Vec<u8> {
 }
 
 fn openssl(args: &[&str]) {
-    run(&tool("openssl", "openssl"), args).ok();
+    run(&tool("openssl", "openssl"), args).assert_success();
 }
 
 #[test]
@@ -237,10 +237,10 @@ fn existing_output_needs_force() {
     clip(&[
         "sign", "--key", &key, "--cert", &cert, &input, &out, "--force",
     ])
-    .ok();
+    .assert_success();
     let meta = std::fs::metadata(&out).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o640);
-    clip(&["verify-signature", "--cert", &cert, &out]).ok();
+    clip(&["verify-signature", "--cert", &cert, &out]).assert_success();
     assert_eq!(listing(c.dir.path()), ["in.efi", "out.efi"]);
 }
 
@@ -266,9 +266,9 @@ fn pkcs1_keys_and_der_certificates_work() {
     );
     let out = c.path("out.efi");
     let input = efi("linuxx64.efi.stub");
-    clip(&["sign", "--key", &pkcs1, "--cert", &der, s(&input), s(&out)]).ok();
-    clip(&["verify-signature", "--cert", &k().cert("db"), s(&out)]).ok();
-    clip(&["verify-signature", "--cert", &der, s(&out)]).ok();
+    clip(&["sign", "--key", &pkcs1, "--cert", &der, s(&input), s(&out)]).assert_success();
+    clip(&["verify-signature", "--cert", &k().cert("db"), s(&out)]).assert_success();
+    clip(&["verify-signature", "--cert", &der, s(&out)]).assert_success();
 }
 
 /// Sections whose raw data overlap: refused by name and range, with or

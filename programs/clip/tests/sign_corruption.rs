@@ -36,7 +36,7 @@ fn signed(dir: &Path, name: &str, trailing: &[u8]) -> Vec<u8> {
         s(&input),
         s(&output),
     ])
-    .ok();
+    .assert_success();
     std::fs::read(&output).unwrap()
 }
 
@@ -56,7 +56,7 @@ fn db_cert_der(dir: &Path) -> Vec<u8> {
         &tool("openssl", "openssl"),
         &["x509", "-in", &cert, "-outform", "DER", "-out", s(&der)],
     )
-    .ok();
+    .assert_success();
     std::fs::read(der).unwrap()
 }
 
@@ -217,9 +217,9 @@ fn checksum_is_not_covered() {
     let path = dir.path().join("checksum.efi");
     std::fs::write(&path, &image).unwrap();
     let cert = k().cert("db");
-    sbverify(&["--cert", &cert, s(&path)]).ok();
+    sbverify(&["--cert", &cert, s(&path)]).assert_success();
     let run = clip(&["verify-signature", "--cert", &cert, s(&path), "--json"]);
-    run.ok();
+    run.assert_success();
     assert_eq!(run.json()["checksum_valid"], false);
 }
 

@@ -20,7 +20,7 @@ fn clip_sign(input: &Path, output: &Path, name: &str, extra: &[&str]) {
     let mut args = vec!["sign", "--key", &key, "--cert", &cert];
     args.extend_from_slice(extra);
     args.extend([s(input), s(output)]);
-    clip(&args).ok();
+    clip(&args).assert_success();
 }
 
 fn clip_verify(file: &Path, cert: &str) -> serde_json::Value {
@@ -31,7 +31,7 @@ fn clip_verify(file: &Path, cert: &str) -> serde_json::Value {
         s(file),
         "--json",
     ]);
-    run.ok();
+    run.assert_success();
     run.json()
 }
 
@@ -54,7 +54,7 @@ fn sbverify_accepts_ours_and_we_accept_sbsign() {
         let ours = dir.path().join(format!("{name}.clip"));
         let theirs = dir.path().join(format!("{name}.sbsign"));
         clip_sign(&input, &ours, "db", &[]);
-        sbverify(&["--cert", &k().cert("db"), s(&ours)]).ok();
+        sbverify(&["--cert", &k().cert("db"), s(&ours)]).assert_success();
         sbsign(&[
             "--key",
             &k().key("db"),
@@ -64,7 +64,7 @@ fn sbverify_accepts_ours_and_we_accept_sbsign() {
             s(&theirs),
             s(&input),
         ])
-        .ok();
+        .assert_success();
         let v_ours = clip_verify(&ours, "db");
         let v_theirs = clip_verify(&theirs, "db");
         assert_eq!(v_ours["verified"], true);
@@ -106,10 +106,10 @@ fn signing_is_deterministic_and_resigning_replaces() {
         s(&out("sbsign-other.efi")),
         s(&input),
     ])
-    .ok();
+    .assert_success();
     clip_sign(&out("sbsign-other.efi"), &out("replaced.efi"), "db", &[]);
     assert_eq!(a, std::fs::read(out("replaced.efi")).unwrap());
-    sbverify(&["--cert", &k().cert("db"), s(&out("replaced.efi"))]).ok();
+    sbverify(&["--cert", &k().cert("db"), s(&out("replaced.efi"))]).assert_success();
     let run = clip(&[
         "verify-signature",
         "--cert",
@@ -143,7 +143,7 @@ fn append_keeps_the_existing_signature() {
     let by_other = clip_verify(&two, "other");
     assert_eq!(by_other["signature_index"], 1);
     // sbverify checks the first signature.
-    sbverify(&["--cert", &k().cert("db"), s(&two)]).ok();
+    sbverify(&["--cert", &k().cert("db"), s(&two)]).assert_success();
     // The first entry is kept byte for byte.
     let (a, b) = (std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
     let t = layout(&a).table.unwrap();
@@ -176,7 +176,7 @@ fn certificate_issued_by_the_trusted_one() {
     let dir = tempfile::tempdir().unwrap();
     let signed: PathBuf = dir.path().join("leaf.efi");
     clip_sign(&efi("linuxx64.efi.stub"), &signed, "leaf", &[]);
-    sbverify(&["--cert", &k().cert("ca"), s(&signed)]).ok();
+    sbverify(&["--cert", &k().cert("ca"), s(&signed)]).assert_success();
     let v = clip_verify(&signed, "ca");
     assert_eq!(v["signed_by"], "certificate issued by the trusted one");
     assert_eq!(v["issuer"], "CN=clip test CA");

@@ -57,7 +57,7 @@ impl Fixture {
         ];
         args.extend_from_slice(extra);
         let run = clip(&args);
-        run.ok();
+        run.assert_success();
         json_str(&run.json(), "root_hash").to_owned()
     }
 
@@ -339,13 +339,13 @@ fn existing_hash_file_needs_force() {
         "hash.img already exists; pass --force to overwrite it",
     );
     let root = f.format(&["--force"]);
-    clip(&["verity", "verify", f.data(), f.hash(), &root]).ok();
+    clip(&["verity", "verify", f.data(), f.hash(), &root]).assert_success();
 
     // An empty file is not "existing data": no --force needed.
     let empty = f.path("empty.img");
     std::fs::File::create(&empty).expect("create");
     let run = clip(&["verity", "format", f.data(), s(&empty), "--salt", SALT]);
-    run.ok();
+    run.assert_success();
     assert_eq!(common::size(&empty), common::size(&f.hash));
 }
 
@@ -606,7 +606,7 @@ fn options_conflicting_with_the_superblock() {
         "--data-blocks",
         "130",
     ]);
-    clip(&args).ok();
+    clip(&args).assert_success();
 }
 
 #[test]
@@ -665,7 +665,7 @@ fn huge_values_do_not_panic() {
         "the hash tree would end past the largest possible file offset",
     );
     let dump = clip(&["verity", "dump", f.hash(), "--json"]);
-    dump.no_panic().ok();
+    dump.no_panic().assert_success();
     let report = dump.json();
     assert_eq!(report["data_blocks"], Value::from(blocks));
     assert!(report["hash_device_size"].is_null(), "{report}");

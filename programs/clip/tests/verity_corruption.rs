@@ -65,7 +65,7 @@ impl Image {
             UUID,
             "--json",
         ]);
-        format.ok();
+        format.assert_success();
         let report = format.json();
         let root = json_str(&report, "root_hash").to_owned();
         let levels = level_sizes(DATA_BLOCKS);
@@ -372,8 +372,8 @@ fn flips(image: &Image) -> Vec<Flip> {
 #[test]
 fn every_single_byte_flip_is_caught() {
     let image = Image::new();
-    image.verify(false).ok();
-    image.veritysetup_verify().ok();
+    image.verify(false).assert_success();
+    image.veritysetup_verify().assert_success();
     let flips = flips(&image);
     assert!(flips.len() >= 60, "{} flips", flips.len());
     for f in &flips {
@@ -405,9 +405,9 @@ fn every_single_byte_flip_is_caught() {
             theirs.stderr
         );
         flip(path, f.pos, f.mask);
-        image.verify(false).ok();
+        image.verify(false).assert_success();
     }
-    image.veritysetup_verify().ok();
+    image.veritysetup_verify().assert_success();
 }
 
 #[test]
@@ -428,7 +428,7 @@ fn json_names_the_corrupted_block() {
     );
     flip(&image.data, pos, 0x40);
     let run = image.verify(true);
-    run.ok();
+    run.assert_success();
     assert_eq!(run.json()["verified"], json!(true));
 
     // A level-0 hash block: the area and the byte offset of the block in the hash file.
@@ -446,7 +446,7 @@ fn json_names_the_corrupted_block() {
     assert_eq!(report["corrupted"]["level"], json!(0));
     assert_eq!(report["corrupted"]["problem"], json!("digest_mismatch"));
     flip(&image.hash, pos, 0x01);
-    image.verify(true).ok();
+    image.verify(true).assert_success();
 }
 
 /// Sets the superblock's data block count (byte 72, little-endian).

@@ -124,12 +124,12 @@ impl Case {
         ];
         format_args.extend(options.iter().cloned());
         let ours = clip(&format_args);
-        ours.ok().no_panic();
+        ours.assert_success().no_panic();
         let report = ours.json();
         let mut format_args = vec!["format".to_owned(), path(&their_data), path(&their_hash)];
         format_args.extend(options.iter().cloned());
         let theirs = veritysetup(&format_args);
-        theirs.ok();
+        theirs.assert_success();
 
         // Root hash and bytes.
         let root = veritysetup_root_hash(&theirs);
@@ -209,7 +209,7 @@ impl Case {
         ];
         clip_verify.extend(verify_options.iter().cloned());
         let verified = clip(&clip_verify);
-        verified.ok().no_panic();
+        verified.assert_success().no_panic();
         let v = verified.json();
         assert_eq!(v["verified"], Value::Bool(true), "{label}: {v}");
         assert_eq!(json_str(&v, "root_hash"), root, "{label}");
@@ -220,7 +220,7 @@ impl Case {
             root.clone(),
         ];
         their_verify.append(&mut verify_options);
-        veritysetup(&their_verify).ok();
+        veritysetup(&their_verify).assert_success();
 
         // The superblock as each tool reads it.
         if self.superblock {
@@ -241,7 +241,7 @@ fn check_dump(ours: &Path, theirs: &Path, hash_offset: u64, label: &str) {
         offset.as_ref(),
         "--json".as_ref(),
     ]);
-    dump.ok().no_panic();
+    dump.assert_success().no_panic();
     let ours = dump.json();
     let reference = veritysetup(&[
         "dump".as_ref(),
@@ -249,7 +249,7 @@ fn check_dump(ours: &Path, theirs: &Path, hash_offset: u64, label: &str) {
         "--hash-offset".as_ref(),
         offset.as_ref(),
     ]);
-    reference.ok();
+    reference.assert_success();
     let fields = veritysetup_fields(&reference.stdout);
     let pairs = [
         ("uuid", "UUID"),

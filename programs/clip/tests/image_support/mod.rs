@@ -50,7 +50,7 @@ pub fn programs() -> &'static Path {
                 "RUSTFLAGS",
                 "-C target-feature=+crt-static -C strip=symbols",
             );
-        run_command(cmd).ok();
+        run_command(cmd).assert_success();
         let bin = target.join("x86_64-unknown-linux-gnu/release");
         let dir = tmp().join("programs");
         std::fs::create_dir_all(&dir).unwrap();
@@ -93,7 +93,7 @@ pub fn built() -> &'static Path {
             && out.join("manifest.json").is_file();
         if !fresh {
             let _ = std::fs::remove_file(&stamp_file);
-            build_into(&out, None, true).ok();
+            build_into(&out, None, true).assert_success();
             std::fs::write(&stamp_file, &stamp).unwrap();
         }
         out

@@ -102,7 +102,7 @@ pub fn generate(dir: &Path, name: &str) -> Value {
         OsStr::new(name),
         OsStr::new("--json"),
     ]);
-    run.ok();
+    run.assert_success();
     run.json()
 }
 

@@ -68,7 +68,7 @@ impl Keys {
 }
 
 fn openssl(args: &[&str]) {
-    run(&tool("openssl", "openssl"), args).ok();
+    run(&tool("openssl", "openssl"), args).assert_success();
 }
 
 /// The keys of this test binary (`binary` names its directory).

@@ -45,7 +45,7 @@ impl Run {
     }
 
     /// Panics unless the command exited with 0 without panicking.
-    pub fn ok(&self) -> &Self {
+    pub fn assert_success(&self) -> &Self {
         self.expect(0)
     }
 
