@@ -238,6 +238,20 @@ impl TreeBuilder {
     }
 }
 
+/// A root hash of the algorithm's digest size.
+pub(crate) fn check_root_length(params: &Params, root: &[u8]) -> Result<(), Error> {
+    let expected = params.algorithm.digest_size();
+    if root.len() == expected {
+        Ok(())
+    } else {
+        Err(Error::RootHashLength {
+            got: root.len(),
+            expected,
+            algorithm: params.algorithm.display_name(),
+        })
+    }
+}
+
 fn level_range(g: &Geometry, level: usize) -> Result<std::ops::Range<usize>, Error> {
     let l = g.levels[level];
     let hbs = u64::from(g.hash_block_size);
@@ -287,14 +301,8 @@ impl HashTree {
                 expected: geometry.tree_bytes(),
             });
         }
+        check_root_length(&params, root)?;
         let ds = geometry.digest_size;
-        if root.len() != ds {
-            return Err(Error::RootHashLength {
-                got: root.len(),
-                expected: ds,
-                algorithm: params.algorithm.display_name(),
-            });
-        }
         let hasher = BlockHasher::new(params.algorithm, params.hash_type, &params.salt);
         let g = &geometry;
         let hbs = g.hash_block_size as usize;

@@ -67,14 +67,7 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(params: Params, root: &[u8]) -> Result<Self, Error> {
         let geometry = Geometry::new(&params)?;
-        let ds = geometry.digest_size;
-        if root.len() != ds {
-            return Err(Error::RootHashLength {
-                got: root.len(),
-                expected: ds,
-                algorithm: params.algorithm.display_name(),
-            });
-        }
+        crate::tree::check_root_length(&params, root)?;
         let hasher = BlockHasher::new(params.algorithm, params.hash_type, &params.salt);
         let windows = geometry.levels.iter().map(|_| Window::default()).collect();
         Ok(Self {

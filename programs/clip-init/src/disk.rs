@@ -430,26 +430,10 @@ mod tests {
         let e = match_partitions(&layout.build().unwrap(), &hash).unwrap_err();
         assert!(e.to_string().contains("named \"state\""), "{e}");
     }
-}
-
-#[cfg(test)]
-mod search_tests {
-    use super::*;
-    use gpt::{Attributes, DiskLayout, PartitionSpec, Size, Uuid};
 
     /// Distinct halves, as every real root hash has: the root and verity
     /// GUIDs differ.
     const HASH: [u8; 32] = *b"0123456789abcdefghijklmnopqrstuv";
-
-    fn spec(ty: Uuid, unique: Uuid, name: &str) -> PartitionSpec {
-        PartitionSpec {
-            type_guid: ty,
-            unique_guid: unique,
-            name: name.into(),
-            size: Size::Bytes(1 << 20),
-            attributes: Attributes::default(),
-        }
-    }
 
     fn matching_table() -> Gpt {
         let (root, verity) = types::verity_partition_uuids(&HASH).unwrap();
