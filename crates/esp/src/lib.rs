@@ -31,6 +31,9 @@ const SECTOR: u64 = 512;
 pub const MIN_FAT32: u64 = 34 << 20;
 
 /// Why an image cannot be built or read.
+///
+/// Messages include the I/O error, which is therefore not also a
+/// `source()` (docs/conventions.md, Errors).
 #[derive(Debug, thiserror::Error)]
 pub enum EspError {
     #[error("bad path {path:?}: {why}")]
@@ -46,21 +49,13 @@ pub enum EspError {
     #[error("image of {size} bytes too small for the files ({needed} bytes of data)")]
     TooSmall { size: u64, needed: u64 },
     #[error("cannot format the FAT file system: {0}")]
-    Format(#[source] std::io::Error),
-    #[error("cannot write {path:?} into the image: {source}")]
-    Write {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read {path:?} from the image: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    Format(std::io::Error),
+    #[error("cannot write {path:?} into the image: {error}")]
+    Write { path: String, error: std::io::Error },
+    #[error("cannot read {path:?} from the image: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("not a FAT file system: {0}")]
-    Mount(#[source] std::io::Error),
+    Mount(std::io::Error),
 }
 
 /// The files of an ESP image, keyed by path (`/` separated, no leading `/`).
@@ -181,9 +176,9 @@ impl Esp {
         {
             let root = fs.root_dir();
             for dir in self.directories() {
-                root.create_dir(&dir).map_err(|source| EspError::Write {
+                root.create_dir(&dir).map_err(|error| EspError::Write {
                     path: dir.clone(),
-                    source,
+                    error,
                 })?;
             }
             for (path, data) in self.files.values() {
@@ -193,19 +188,19 @@ impl Esp {
                     f.write_all(data)?;
                     f.flush()
                 };
-                write().map_err(|source| EspError::Write {
+                write().map_err(|error| EspError::Write {
                     path: path.clone(),
-                    source,
+                    error,
                 })?;
             }
         }
-        fs.unmount().map_err(|source| EspError::Write {
+        fs.unmount().map_err(|error| EspError::Write {
             path: String::new(),
-            source,
+            error,
         })?;
-        fixup::fix_dot_entries(&mut disk).map_err(|source| EspError::Write {
+        fixup::fix_dot_entries(&mut disk).map_err(|error| EspError::Write {
             path: "(directory entries)".into(),
-            source,
+            error,
         })
     }
 
@@ -234,7 +229,7 @@ pub fn read_file(image: &[u8], path: &str) -> Result<Vec<u8>, EspError> {
     fs.root_dir()
         .open_file(&path)
         .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|source| EspError::Read { path, source })?;
+        .map_err(|error| EspError::Read { path, error })?;
     Ok(data)
 }
 

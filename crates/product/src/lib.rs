@@ -32,11 +32,12 @@ pub const PRODUCT_FILE: &str = "product.toml";
 /// Why a product cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
-    #[error("cannot read {}: {source}", path.display())]
+    /// The message includes the I/O error, which is therefore not also a
+    /// `source()` (docs/conventions.md, Errors).
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}: {message}", path.display())]
     Parse { path: PathBuf, message: String },
@@ -204,9 +205,9 @@ impl Product {
     /// Reads and validates `dir/product.toml`.
     pub fn load(dir: &Path) -> Result<Self, ProductError> {
         let path = dir.join(PRODUCT_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ProductError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|error| ProductError::Read {
             path: path.clone(),
-            source,
+            error,
         })?;
         Self::parse(&text, &path)
     }

@@ -168,9 +168,9 @@ pub fn enroll(template: &Path, keys: &SecureBootKeys, out: &Path) -> Result<(), 
         .arg(tmp.path())
         .args(keys.args());
     tracing::debug!(?cmd, "enrolling Secure Boot keys");
-    let output = cmd.output().map_err(|source| QemuError::Spawn {
+    let output = cmd.output().map_err(|error| QemuError::Spawn {
         program: tool_path.display().to_string(),
-        source,
+        error,
     })?;
     if !output.status.success() {
         return Err(QemuError::ToolFailed {
@@ -182,7 +182,7 @@ pub fn enroll(template: &Path, keys: &SecureBootKeys, out: &Path) -> Result<(), 
     tmp.persist(out).map_err(|e| QemuError::Io {
         action: "write",
         path: out.to_owned(),
-        source: e.error,
+        error: e.error,
     })?;
     Ok(())
 }

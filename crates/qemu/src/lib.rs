@@ -24,7 +24,9 @@ pub use vm::{Accel, Outcome, RunReport, Vm, VmBuilder};
 
 use std::path::PathBuf;
 
-/// Errors of this crate; each names the file or program involved.
+/// Errors of this crate; each names the file or program involved. Messages
+/// include the I/O error, which is therefore not also a `source()`
+/// (docs/conventions.md, Errors).
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {
     #[error("{program} not found (install the Debian package {package})")]
@@ -34,18 +36,16 @@ pub enum QemuError {
     },
     #[error("firmware file {path} missing (install the Debian package ovmf)")]
     FirmwareMissing { path: PathBuf },
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot start {program}: {source}")]
+    #[error("cannot start {program}: {error}")]
     Spawn {
         program: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{program} failed ({status}): {stderr}")]
     ToolFailed {
@@ -64,10 +64,10 @@ pub(crate) fn io_err(
     path: impl Into<PathBuf>,
 ) -> impl FnOnce(std::io::Error) -> QemuError {
     let path = path.into();
-    move |source| QemuError::Io {
+    move |error| QemuError::Io {
         action,
         path,
-        source,
+        error,
     }
 }
 

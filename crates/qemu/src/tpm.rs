@@ -67,9 +67,9 @@ impl Swtpm {
             .stdout(Stdio::null())
             .stderr(log_file);
         tracing::info!(command = ?cmd, "starting swtpm");
-        let child = cmd.spawn().map_err(|source| QemuError::Spawn {
+        let child = cmd.spawn().map_err(|error| QemuError::Spawn {
             program: program.display().to_string(),
-            source,
+            error,
         })?;
         let mut tpm = Swtpm {
             child,

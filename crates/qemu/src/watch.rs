@@ -94,9 +94,9 @@ impl Vm {
         tracing::info!(command = ?cmd, "starting QEMU");
         let terminal = self.interactive.then(TerminalState::save).flatten();
         let start = Instant::now();
-        let child = cmd.spawn().map_err(|source| QemuError::Spawn {
+        let child = cmd.spawn().map_err(|error| QemuError::Spawn {
             program: format!("timeout {}", qemu.display()),
-            source,
+            error,
         })?;
         let mut guard = Running {
             child,

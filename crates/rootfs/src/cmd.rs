@@ -32,7 +32,7 @@ pub(crate) fn run(step: &'static str, cmd: &mut Command) -> Result<String, Error
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| spawn_error(step, cmd, source))?;
+        .map_err(|error| spawn_error(step, cmd, error))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -62,7 +62,7 @@ pub(crate) fn run_streaming(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| spawn_error(step, cmd, source))?;
+        .map_err(|error| spawn_error(step, cmd, error))?;
     let stdout = child.stdout.take().map(|mut out| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -94,7 +94,7 @@ pub(crate) fn run_streaming(
     }
     let status = child
         .wait()
-        .map_err(|source| spawn_error(step, cmd, source))?;
+        .map_err(|error| spawn_error(step, cmd, error))?;
     let stdout = stdout.and_then(|t| t.join().ok()).unwrap_or_default();
     if !status.success() {
         let mut tail_text = kept.into_iter().collect::<Vec<_>>().join("\n");
@@ -113,11 +113,11 @@ pub(crate) fn run_streaming(
     Ok(())
 }
 
-fn spawn_error(step: &'static str, cmd: &Command, source: std::io::Error) -> Error {
+fn spawn_error(step: &'static str, cmd: &Command, error: std::io::Error) -> Error {
     Error::Spawn {
         step,
         program: cmd.get_program().to_string_lossy().into_owned(),
-        source,
+        error,
     }
 }
 

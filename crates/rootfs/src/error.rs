@@ -1,4 +1,6 @@
-//! The crate's error type: each variant names the failed step.
+//! The crate's error type: each variant names the failed step. Messages
+//! include the I/O error, which is therefore not also a `source()`
+//! (docs/conventions.md, Errors).
 
 use std::path::PathBuf;
 
@@ -13,12 +15,11 @@ pub enum Error {
     #[error("debian.architecture {product:?} cannot be built on this {host} host")]
     Architecture { product: String, host: String },
     /// A helper program could not be started (usually: not installed).
-    #[error("{step}: cannot run {program} (is it installed? ./dev installs it): {source}")]
+    #[error("{step}: cannot run {program} (is it installed? ./dev installs it): {error}")]
     Spawn {
         step: &'static str,
         program: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A helper program ran and failed.
     #[error("{step}: `{command}` failed ({status}); last lines of its output:\n{tail}")]
@@ -29,12 +30,11 @@ pub enum Error {
         tail: String,
     },
     /// A file operation inside the tree, the cache or the work directory.
-    #[error("{step}: {}: {source}", path.display())]
+    #[error("{step}: {}: {error}", path.display())]
     Io {
         step: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// [`crate::CachePolicy::Offline`] and the tree is not cached.
     #[error(
@@ -89,6 +89,6 @@ impl Error {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { step, path, source }
+        move |error| Error::Io { step, path, error }
     }
 }

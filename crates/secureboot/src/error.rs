@@ -95,9 +95,30 @@ pub enum Error {
     #[error("cannot build certificate: {0}")]
     Certificate(String),
     #[error("DER encoding: {0}")]
-    Der(#[from] der::Error),
+    Der(der::Error),
     #[error("key encoding: {0}")]
-    Pkcs8(#[from] pkcs8::Error),
+    Pkcs8(pkcs8::Error),
     #[error("public key encoding: {0}")]
-    Spki(#[from] spki::Error),
+    Spki(spki::Error),
+}
+
+// Hand-written `From`s: the messages above already include the cause, and a
+// `#[from]` source would make `anyhow`'s `{:#}` print it twice
+// (docs/conventions.md, Errors).
+impl From<der::Error> for Error {
+    fn from(e: der::Error) -> Self {
+        Error::Der(e)
+    }
+}
+
+impl From<pkcs8::Error> for Error {
+    fn from(e: pkcs8::Error) -> Self {
+        Error::Pkcs8(e)
+    }
+}
+
+impl From<spki::Error> for Error {
+    fn from(e: spki::Error) -> Self {
+        Error::Spki(e)
+    }
 }

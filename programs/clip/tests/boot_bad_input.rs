@@ -4,10 +4,13 @@
 
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/said_once.rs"]
+mod said_once;
 
 use std::path::{Path, PathBuf};
 
 use run::{Run, clip};
+use said_once::said_once;
 
 /// A 4 MiB raw disk with a valid GPT and one (empty) ESP partition.
 fn gpt_disk(dir: &Path) -> PathBuf {
@@ -56,6 +59,7 @@ fn fails(run: &Run, code: i32, phrases: &[&str]) {
     for p in phrases {
         run.stderr_has(p);
     }
+    said_once(&run.stderr);
 }
 
 #[test]
@@ -167,4 +171,47 @@ fn missing_programs_are_named() {
         .arg("--tpm")
         .env("CLIP_SWTPM", dir.path().join("no-swtpm"));
     fails(&run::run_command(cmd), 1, &["no-swtpm", "swtpm"]);
+}
+
+/// swtpm that cannot be started, or a TPM state directory that cannot be
+/// made: the reason is given once (the qemu crate's error includes it; it
+/// is not also its `source()`).
+#[test]
+fn tpm_failures_give_their_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = gpt_disk(dir.path());
+    // A file that is not executable: found, but cannot be run.
+    let swtpm = dir.path().join("swtpm");
+    std::fs::write(&swtpm, "not a program").unwrap();
+    let state = dir.path().join("tpm");
+    let tpm_boot = || {
+        let mut cmd = std::process::Command::new(run::clip_path());
+        cmd.arg("boot")
+            .arg(&image)
+            .arg("--tpm")
+            .env("CLIP_SWTPM", &swtpm);
+        run::run_command(cmd)
+    };
+
+    // The state directory's path is taken by a file.
+    std::fs::write(&state, "").unwrap();
+    fails(
+        &tpm_boot(),
+        1,
+        &[&format!(
+            "error: cannot start the TPM (state in {0}): cannot create {0}: File exists (os error 17)\n",
+            state.display()
+        )],
+    );
+
+    std::fs::remove_file(&state).unwrap();
+    fails(
+        &tpm_boot(),
+        1,
+        &[&format!(
+            "error: cannot start the TPM (state in {}): cannot start {}: Permission denied (os error 13)\n",
+            state.display(),
+            swtpm.display()
+        )],
+    );
 }

@@ -4,10 +4,13 @@
 
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/said_once.rs"]
+mod said_once;
 
 use std::path::Path;
 
 use run::{Run, clip};
+use said_once::said_once;
 
 fn product() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../products/clipos")
@@ -31,13 +34,20 @@ fn assert_nothing_built(out: &Path) {
     }
 }
 
+/// The product file is named, and the reason it cannot be read is given
+/// once (the product error includes it; it is not also its `source()`).
 #[test]
 fn missing_product_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    build(&dir.path().join("no-such-product"), &out, &[])
-        .expect(1)
-        .stderr_has("cannot load the product");
+    let product = dir.path().join("no-such-product");
+    let run = build(&product, &out, &[]);
+    run.expect(1).stderr_has(&format!(
+        "error: cannot load the product in {}: cannot read {}: No such file or directory (os error 2)\n",
+        product.display(),
+        product.join("product.toml").display()
+    ));
+    said_once(&run.stderr);
     assert_nothing_built(&out);
 }
 

@@ -2,10 +2,13 @@
 //! problem, exit code 1 (2 for a bad command line), no panic, and no output
 //! file (nor temporary file) left behind.
 
+#[path = "support/said_once.rs"]
+mod said_once;
 mod uki_support;
 
 use std::path::{Path, PathBuf};
 
+use said_once::said_once;
 use uki_support::{Inputs, clip, files_in, s};
 
 /// Runs a build of `inputs` with the given overrides into a fresh `out`
@@ -32,24 +35,6 @@ fn fails(inputs: &Inputs, replace: &[(&str, &str)], phrase: &str) {
         Vec::<String>::new(),
         "left behind"
     );
-}
-
-/// Panics if an `error:` line says something twice over ("…: X: X", as
-/// when an error's message includes its cause and the cause is also its
-/// `source()`, which `anyhow` prints again).
-fn said_once(stderr: &str) {
-    for line in stderr.lines().filter(|l| l.starts_with("error: ")) {
-        let parts: Vec<&str> = line.split(": ").collect();
-        for k in 1..=parts.len() / 2 {
-            for i in 0..=parts.len() - 2 * k {
-                assert!(
-                    parts[i..i + k] != parts[i + k..i + 2 * k],
-                    "{:?} said twice in {line:?}",
-                    parts[i..i + k].join(": ")
-                );
-            }
-        }
-    }
 }
 
 fn write(inputs: &Inputs, name: &str, bytes: &[u8]) -> String {
