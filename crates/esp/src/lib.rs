@@ -56,6 +56,8 @@ pub enum EspError {
     Read { path: String, error: std::io::Error },
     #[error("not a FAT file system: {0}")]
     Mount(std::io::Error),
+    #[error("cannot finish the FAT file system (flushing its tables on unmount): {0}")]
+    Unmount(std::io::Error),
 }
 
 /// The files of an ESP image, keyed by path (`/` separated, no leading `/`).
@@ -194,10 +196,7 @@ impl Esp {
                 })?;
             }
         }
-        fs.unmount().map_err(|error| EspError::Write {
-            path: String::new(),
-            error,
-        })?;
+        fs.unmount().map_err(EspError::Unmount)?;
         fixup::fix_dot_entries(&mut disk).map_err(|error| EspError::Write {
             path: "(directory entries)".into(),
             error,
