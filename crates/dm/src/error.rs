@@ -15,8 +15,9 @@ pub enum Error {
     TooLarge(usize),
     #[error("reply buffer of {got} bytes is too small: at least {min} needed")]
     BufferSize { got: usize, min: usize },
-    #[error("verity table: {field} {value:?} {problem}")]
-    Verity {
+    #[error("{target} table: {field} {value:?} {problem}")]
+    Table {
+        target: &'static str,
         field: &'static str,
         value: String,
         problem: &'static str,

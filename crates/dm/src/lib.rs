@@ -2,9 +2,10 @@
 //!
 //! Implements the Linux kernel's `include/uapi/linux/dm-ioctl.h` (interface
 //! version 4: `struct dm_ioctl`, `struct dm_target_spec`, the `DM_*` ioctl
-//! numbers and flags) and the table line of
+//! numbers and flags) and the table lines of
 //! `Documentation/admin-guide/device-mapper/verity.rst` ("Construction
-//! Parameters", "Status"). See `docs/formats/dm.md`.
+//! Parameters", "Status"), `dm-crypt.rst` and `dm-integrity.rst`. See
+//! `docs/formats/dm.md`.
 //!
 //! The crate is pure: it builds the byte buffers the kernel expects and reads
 //! the buffers it writes back. Opening `/dev/mapper/control` and issuing the
@@ -22,12 +23,14 @@
 #[cfg(target_endian = "big")]
 compile_error!("dm writes ioctl structures little-endian; big-endian hosts are not supported");
 
+mod crypt;
 mod error;
 pub mod layout;
 mod reply;
 pub mod request;
 mod verity;
 
+pub use crypt::{CryptTable, IntegrityMode, IntegrityTable, KeyringKey};
 pub use error::{Error, ReplyError, ReplyErrorKind};
 pub use layout::{HEADER_SIZE, TARGET_SPEC_SIZE};
 pub use reply::{Reply, TargetStatus, VerityStatus, verity_status};

@@ -151,7 +151,8 @@ impl VerityTable {
 }
 
 fn verity_err(field: &'static str, value: &str, problem: &'static str) -> Error {
-    Error::Verity {
+    Error::Table {
+        target: "verity",
         field,
         value: value.to_owned(),
         problem,
@@ -300,7 +301,11 @@ mod tests {
     #[test]
     fn invalid_fields_are_named() {
         let field_of = |t: VerityTable| match t.params() {
-            Err(Error::Verity { field, .. }) => field,
+            Err(Error::Table {
+                target: "verity",
+                field,
+                ..
+            }) => field,
             other => panic!("{other:?}"),
         };
         type Case = (fn(&mut VerityTable), &'static str);
