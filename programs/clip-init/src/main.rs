@@ -17,6 +17,7 @@
 
 mod console;
 mod disk;
+mod mapper;
 mod modules;
 mod seed;
 mod state;

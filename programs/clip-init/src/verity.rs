@@ -1,6 +1,6 @@
 //! Step 5: the dm-verity mapping of the root partition, through the
 //! device-mapper ioctls (kernel `Documentation/admin-guide/device-mapper/
-//! verity.rst`; buffers from `crates/dm`, ioctls from `crates/sys`):
+//! verity.rst`; the sequence of [`crate::mapper`]):
 //! DEV_CREATE `clip-root-<slot>`, TABLE_LOAD read-only, resume, and
 //! TABLE_STATUS must report `V`.
 //!
@@ -9,26 +9,15 @@
 //! start block 1), no corruption options: a block that does not match the
 //! signed root hash reads as EIO.
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use dm::{VerityOptions, VerityStatus, VerityTable, request};
-use rustix::fs::{CWD, FileType, Mode, major, makedev, minor, mknodat};
 
 use crate::console::say;
 use crate::disk::Part;
+use crate::mapper::{Mapper, Mapping, dev_numbers};
 use contract::cmdline::{BLOCK_SIZE, BootParams};
-
-/// The block device `path` as `major:minor` (what dm tables take).
-fn dev_numbers(path: &Path) -> Result<String> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
-    if !meta.file_type().is_block_device() {
-        bail!("{} is not a block device", path.display());
-    }
-    Ok(format!("{}:{}", major(meta.rdev()), minor(meta.rdev())))
-}
 
 /// The verity table line's parameters for this boot.
 pub fn table(params: &BootParams, data_dev: String, hash_dev: String) -> VerityTable {
@@ -66,72 +55,34 @@ pub fn open(params: &BootParams, root: &Part, verity: &Part) -> Result<PathBuf> 
         params.root_hash_hex()
     );
 
-    let control =
-        sys::dm::Control::open().with_context(|| format!("cannot open {}", sys::dm::CONTROL))?;
-    let call = |what: &str, req: Result<dm::Request, dm::Error>| {
-        let req = req.with_context(|| format!("cannot build {what} request for {name}"))?;
-        control
-            .call(&req)
-            .with_context(|| format!("device-mapper {what} of {name} failed"))
-    };
-    call("DEV_CREATE", request::dev_create(&name, Some(&uuid), 0))?;
-    let result = (|| {
-        call(
-            "TABLE_LOAD",
-            request::table_load(&name, &[target], dm::layout::flags::READONLY),
-        )
-        .with_context(|| {
-            format!(
-                "table: 0 {} verity {}",
-                table.sectors().unwrap_or(0),
-                table.params().unwrap_or_default()
-            )
-        })?;
-        let reply = call("resume", request::resume(&name))?;
-        let reply = dm::Reply::parse(&reply).context("bad device-mapper resume reply")?;
-        let (maj, min) = reply.major_minor();
-        let status = call(
-            "TABLE_STATUS",
-            request::table_status(&name, false, request::STATUS_BUFFER_SIZE),
-        )?;
-        match dm::verity_status(&status)
-            .with_context(|| format!("cannot read the verity status of {name}"))?
-        {
-            VerityStatus::Verified => {}
-            VerityStatus::Corrupted => bail!("{name} reports corruption (status C)"),
-        }
-        node(&name, maj, min)
-    })();
-    if result.is_err() {
-        // Leave no half-set-up mapping behind (best effort: we power off anyway).
-        let _ = request::dev_remove(&name).map(|r| control.call(&r));
-    }
-    let node = result?;
+    let mapper = Mapper::open()?;
+    let active = mapper.activate(
+        &Mapping {
+            name: &name,
+            uuid: &uuid,
+            targets: vec![target],
+            read_only: true,
+        },
+        |mapper, active| {
+            let status = mapper.call(
+                "TABLE_STATUS",
+                &active.name,
+                request::table_status(&active.name, false, request::STATUS_BUFFER_SIZE),
+            )?;
+            match dm::verity_status(&status)
+                .with_context(|| format!("cannot read the verity status of {}", active.name))?
+            {
+                VerityStatus::Verified => Ok(()),
+                VerityStatus::Corrupted => bail!("{} reports corruption (status C)", active.name),
+            }
+        },
+    )?;
     say(&format!(
         "verity root {} {} verified",
         params.slot.as_str(),
         params.root_hash_hex()
     ));
-    Ok(node)
-}
-
-/// `/dev/dm-<minor>` as devtmpfs made it, or a node of our own.
-fn node(name: &str, maj: u32, min: u32) -> Result<PathBuf> {
-    let dev = makedev(maj, min);
-    let dm = PathBuf::from(format!("/dev/dm-{min}"));
-    if std::fs::metadata(&dm).is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == dev) {
-        return Ok(dm);
-    }
-    let own = PathBuf::from(format!("/dev/mapper/{name}"));
-    mknodat(
-        CWD,
-        &own,
-        FileType::BlockDevice,
-        Mode::from_raw_mode(0o600),
-        dev,
-    )
-    .with_context(|| format!("cannot create device node {} ({maj}:{min})", own.display()))?;
-    Ok(own)
+    Ok(active.node)
 }
 
 #[cfg(test)]
