@@ -52,6 +52,8 @@ pub struct Vm {
     serial_log: Option<PathBuf>,
     pub(crate) interactive: bool,
     tpm_socket: Option<PathBuf>,
+    /// (prompt, reply): typed on the console when the prompt first appears.
+    pub(crate) answers: Vec<(String, String)>,
     extra: Vec<OsString>,
 }
 
@@ -124,6 +126,7 @@ impl Vm {
                 serial_log: None,
                 interactive: false,
                 tpm_socket: None,
+                answers: Vec::new(),
                 extra: Vec::new(),
             },
         }
@@ -247,6 +250,13 @@ impl Vm {
                 "stdio,id=console,mux=on,signal=off,logappend=off,logfile=",
                 &self.serial_log(),
             )
+        } else if !self.answers.is_empty() {
+            // Typed answers go in through QEMU's stdin; the log is the
+            // same file as without them.
+            drive_arg(
+                "stdio,id=console,signal=off,logappend=off,logfile=",
+                &self.serial_log(),
+            )
         } else {
             drive_arg("file,id=console,path=", &self.serial_log())
         });
@@ -332,6 +342,14 @@ impl VmBuilder {
         self
     }
     /// How long QEMU may go on after a match before it is killed.
+    /// Types `reply` and Enter on the console the first time a console line
+    /// contains `prompt` (also an unfinished line: a prompt waits for its
+    /// answer). Not with [`VmBuilder::interactive`], where a person types.
+    pub fn answer(mut self, prompt: impl Into<String>, reply: impl Into<String>) -> Self {
+        self.vm.answers.push((prompt.into(), reply.into()));
+        self
+    }
+
     pub fn after_match(mut self, grace: Duration) -> Self {
         self.vm.after_match = grace;
         self

@@ -86,7 +86,12 @@ impl Vm {
                 .stdout(Stdio::inherit())
                 .stderr(Stdio::inherit());
         } else {
-            cmd.stdin(Stdio::null())
+            let stdin = if self.answers.is_empty() {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            };
+            cmd.stdin(stdin)
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -113,6 +118,7 @@ impl Vm {
             })
         });
 
+        let mut typist = Typist::new(&self.answers, guard.child.stdin.take());
         let mut matcher = Matcher::new(expect, refuse);
         let mut tail = Tail::default();
         let deadline = start + timeout;
@@ -129,11 +135,13 @@ impl Vm {
             let now = start.elapsed();
             let mut decided = None;
             for line in tail.lines(&chunk) {
+                typist.line(&line);
                 on_line(line.trim_end_matches(['\r', '\n']));
                 if decided.is_none() {
                     decided = matcher.line(&line, now);
                 }
             }
+            typist.line(&tail.pending());
             if decided.is_none() {
                 // The unfinished last line (a prompt) counts too; but when
                 // it completes the expectations, give it LINE_GRACE to end,
@@ -231,6 +239,40 @@ impl Vm {
         std::fs::write(self.command_file(), self.script(&qemu))
             .map_err(io_err("write", self.command_file()))?;
         Ok(qemu)
+    }
+}
+
+/// Types each answer once, when its prompt first shows on the console.
+struct Typist<'a> {
+    answers: &'a [(String, String)],
+    typed: Vec<bool>,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl<'a> Typist<'a> {
+    fn new(answers: &'a [(String, String)], stdin: Option<std::process::ChildStdin>) -> Self {
+        Self {
+            answers,
+            typed: vec![false; answers.len()],
+            stdin,
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return;
+        };
+        for (i, (prompt, reply)) in self.answers.iter().enumerate() {
+            if !self.typed[i] && line.contains(prompt.as_str()) {
+                self.typed[i] = true;
+                tracing::debug!(%prompt, "answering on the console");
+                // Enter is a carriage return, as from a terminal. A guest
+                // gone away is noticed by the watcher, not here.
+                let _ = stdin
+                    .write_all(format!("{reply}\r").as_bytes())
+                    .and_then(|()| stdin.flush());
+            }
+        }
     }
 }
 

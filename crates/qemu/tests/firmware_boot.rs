@@ -162,3 +162,28 @@ fn enrolled_keys_turn_secure_boot_on() {
     }
     assert_eq!(processes_using(&run_dir), Vec::<String>::new());
 }
+
+#[test]
+fn answers_are_typed_on_the_console_when_their_prompt_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = Firmware::ovmf_secboot().unwrap();
+    // The UEFI Shell of Setup Mode: a variable set by one answer and read
+    // by the next. "world" is in neither typed line, only in the shell's
+    // output, so seeing it proves the typing reached the guest.
+    let vm = Vm::builder(fw, dir.path())
+        .memory_mib(256)
+        .after_match(Duration::ZERO)
+        .answer("Shell>", "set -v CLIPANSWER wor")
+        .answer("Shell>", "echo %CLIPANSWER%ld")
+        .build()
+        .unwrap();
+    let report = vm.run(&["world"], &[], TIMEOUT).unwrap();
+    assert_eq!(
+        report.outcome,
+        Outcome::Matched,
+        "{}\n{}",
+        report.serial(),
+        report.stderr
+    );
+    assert_eq!(processes_using(dir.path()), Vec::<String>::new());
+}

@@ -152,6 +152,17 @@ fn empty_texts_and_too_little_memory() {
     let image = gpt_disk(dir.path());
     fails(&boot(&[&image, &"--expect", &""]), 1, &["non-empty text"]);
     fails(&boot(&[&image, &"--refuse", &""]), 1, &["non-empty text"]);
+    fails(
+        &boot(&[&image, &"--answer", &"", &"x"]),
+        1,
+        &["error: --answer needs a non-empty PROMPT"],
+    );
+    // PROMPT without REPLY: clap's usage error.
+    fails(
+        &boot(&[&image, &"--answer", &"Key:"]),
+        2,
+        &["<PROMPT> <REPLY>"],
+    );
     fails(&boot(&[&image, &"--memory", &"64"]), 1, &["too little"]);
 }
 

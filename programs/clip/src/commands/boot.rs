@@ -53,6 +53,10 @@ pub struct BootArgs {
     /// "Access Denied" or "clip-init: FATAL".
     #[arg(long, value_name = "TEXT")]
     pub(crate) refuse: Vec<String>,
+    /// Type REPLY and Enter on the console the first time PROMPT appears
+    /// (repeatable), e.g. a recovery key at clip-init's prompt.
+    #[arg(long, num_args = 2, value_names = ["PROMPT", "REPLY"])]
+    pub(crate) answer: Vec<String>,
     /// Serial console log (default: serial.log beside IMAGE).
     #[arg(long, value_name = "FILE")]
     pub(crate) serial_log: Option<PathBuf>,
@@ -94,6 +98,9 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
     if args.expect.iter().chain(&args.refuse).any(String::is_empty) {
         bail!("--expect and --refuse need a non-empty text");
     }
+    if args.answer.chunks(2).any(|pair| pair[0].is_empty()) {
+        bail!("--answer needs a non-empty PROMPT");
+    }
     check_image(&args.image)?;
     let image_dir = parent_dir(&args.image);
     let firmware = firmware(args, &image_dir)?;
@@ -107,6 +114,7 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
     // The console on the terminal when someone is watching and nothing is
     // to be matched: the user ends the session (Ctrl-A X, or power off).
     let interactive = args.expect.is_empty()
+        && args.answer.is_empty()
         && !args.json
         && std::io::stdout().is_terminal()
         && std::io::stdin().is_terminal();
@@ -130,6 +138,9 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
         .after_match(Duration::ZERO);
     if let Some(t) = &tpm {
         builder = builder.tpm(t.socket());
+    }
+    for pair in args.answer.chunks(2) {
+        builder = builder.answer(&pair[0], &pair[1]);
     }
     let vm = builder.build().context("invalid VM settings")?;
 

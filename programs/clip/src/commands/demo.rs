@@ -71,6 +71,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         timeout: args.timeout,
         expect: vec![STATUS_MARKER.to_owned()],
         refuse: vec!["clip-init: FATAL".to_owned(), "Access Denied".to_owned()],
+        answer: Vec::new(),
         serial_log: Some(serial.clone()),
         memory: 1024,
         snapshot: false,
