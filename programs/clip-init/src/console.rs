@@ -9,7 +9,7 @@
 //!
 //! PID 1 must never exit (the kernel would panic) and CLIP OS must never
 //! fall back to a shell or an unverified root: [`fatal`] prints the reason,
-//! waits 3 s so it can be read, and powers the machine off. The panic hook
+//! waits 3 s so it can be read, and reboots the machine. The panic hook
 //! does the same.
 
 use std::fs::{File, OpenOptions};
@@ -20,7 +20,7 @@ use std::time::Duration;
 use rustix::system::{RebootCommand, reboot};
 
 const PREFIX: &str = "clip-init: ";
-/// How long a fatal message stays on screen before power-off.
+/// How long a fatal message stays on screen before the reboot.
 const FATAL_DELAY: Duration = Duration::from_secs(3);
 
 static KMSG: OnceLock<Mutex<Option<File>>> = OnceLock::new();
@@ -51,16 +51,20 @@ pub fn say(text: &str) {
     emit(7, text);
 }
 
-/// `clip-init: FATAL: <message>`, then power-off. Never returns.
+/// `clip-init: FATAL: <message>`, then a reboot. Never returns.
+///
+/// A reboot, not a power-off: the boot loader then gets to try again,
+/// which its boot counting turns into a fallback to the other slot when
+/// this one keeps failing.
 pub fn fatal(message: &str) -> ! {
     emit(2, &format!("FATAL: {message}"));
-    emit(2, "powering off in 3 s");
+    emit(2, "rebooting in 3 s");
     rustix::fs::sync();
     std::thread::sleep(FATAL_DELAY);
-    if let Err(e) = reboot(RebootCommand::PowerOff) {
-        emit(2, &format!("reboot(POWER_OFF) failed: {e}; halting here"));
+    if let Err(e) = reboot(RebootCommand::Restart) {
+        emit(2, &format!("reboot(RESTART) failed: {e}; halting here"));
     }
-    // PID 1 must not exit: wait for the power to go.
+    // PID 1 must not exit: wait for the reset.
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }

@@ -1,7 +1,7 @@
 //! `clip-init`: the `/init` of the CLIP OS initramfs (issue 4 contract,
 //! "clip-init behaviour").
 //!
-//! 1. mount /proc, /sys, /dev; console and kernel log; panic = power-off;
+//! 1. mount /proc, /sys, /dev; console and kernel log; panic = reboot;
 //! 2. read the signed kernel command line ([`contract::BootParams`]);
 //! 3. load the initramfs' kernel modules ([`modules`]);
 //! 4. find the disk by the root hash's partition UUIDs ([`disk`]);
@@ -12,7 +12,7 @@
 //! 9. detach the state mount (the bind mounts keep it);
 //! 10. switch_root and exec systemd ([`switch`]).
 //!
-//! Any failure prints `clip-init: FATAL: <message>` and powers off after
+//! Any failure prints `clip-init: FATAL: <message>` and reboots after
 //! 3 s: there is no shell and no way to boot an unverified root.
 
 mod console;
@@ -42,7 +42,7 @@ const SYSROOT: &str = "/sysroot";
 const DISK_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn main() -> ExitCode {
-    // Everything below (mounts, power-off) is only right for the kernel's
+    // Everything below (mounts, reboot) is only right for the kernel's
     // first process.
     if rustix::process::getpid() != rustix::process::Pid::INIT {
         eprintln!("clip-init: must run as PID 1 (the /init of the initramfs); doing nothing");
