@@ -35,6 +35,12 @@ pub enum Error {
     #[error("state path {0} is listed twice")]
     Twice(String),
     #[error(
+        "state encryption cipher {cipher:?} with integrity {integrity:?} is not supported \
+         (supported: {})",
+        ENCRYPTIONS.iter().map(|(c, i, _, _)| format!("{c} + {i}")).collect::<Vec<_>>().join(", ")
+    )]
+    Encryption { cipher: String, integrity: String },
+    #[error(
         "state path {path}: mount option {} is required (the state partition must never bring \
          SUID files or device nodes into the system)",
         option.as_str()
@@ -50,6 +56,69 @@ pub const REQUIRED_OPTIONS: [MountOption; 2] = [MountOption::Nodev, MountOption:
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     pub paths: Vec<StatePath>,
+    /// How the state partition is encrypted and authenticated.
+    #[serde(default)]
+    pub encryption: Encryption,
+}
+
+/// The state partition's LUKS2 segment: dm-crypt cipher and per-sector
+/// authentication (dm-integrity), in LUKS2's notation. Always both: the
+/// state is never stored in clear nor without integrity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encryption {
+    /// e.g. `aes-xts-plain64`.
+    pub cipher: String,
+    /// e.g. `hmac(sha256)`, or `aead` for an authenticated cipher.
+    pub integrity: String,
+}
+
+/// The (cipher, integrity) pairs clip-init opens, with the volume key size
+/// in bytes (encryption key, then MAC key) and the kernel modules they need
+/// beyond dm-crypt and dm-integrity (the initramfs has no modprobe to find
+/// them on demand). The first pair is the default: AES-XTS with
+/// HMAC-SHA-256, as CLIP OS 5 used. Only pairs proven by the boot tests are
+/// listed.
+pub const ENCRYPTIONS: [(&str, &str, usize, &[&str]); 1] =
+    [("aes-xts-plain64", "hmac(sha256)", 96, &["xts", "authenc"])];
+
+impl Default for Encryption {
+    fn default() -> Self {
+        Self {
+            cipher: ENCRYPTIONS[0].0.into(),
+            integrity: ENCRYPTIONS[0].1.into(),
+        }
+    }
+}
+
+impl Encryption {
+    fn entry(&self) -> Option<&'static (&'static str, &'static str, usize, &'static [&'static str])> {
+        ENCRYPTIONS
+            .iter()
+            .find(|(c, i, _, _)| *c == self.cipher && *i == self.integrity)
+    }
+
+    /// Refuses a pair clip-init cannot open.
+    pub fn check(&self) -> Result<(), Error> {
+        self.entry().map(drop).ok_or_else(|| Error::Encryption {
+            cipher: self.cipher.clone(),
+            integrity: self.integrity.clone(),
+        })
+    }
+
+    /// Volume key bytes (encryption and MAC keys together).
+    pub fn key_size(&self) -> Result<usize, Error> {
+        self.check()?;
+        Ok(self.entry().map_or(0, |e| e.2))
+    }
+
+    /// Kernel modules the initramfs must load to open the state.
+    pub fn kernel_modules(&self) -> Result<Vec<&'static str>, Error> {
+        self.check()?;
+        let mut modules = vec!["dm-integrity", "dm-crypt"];
+        modules.extend(self.entry().map_or(&[][..], |e| e.3));
+        Ok(modules)
+    }
 }
 
 /// One state path.
@@ -189,6 +258,7 @@ impl StateConfig {
                 return Err(Error::Twice(p.path.clone()));
             }
         }
+        config.encryption.check()?;
         Ok(config)
     }
 
@@ -200,13 +270,15 @@ impl StateConfig {
     }
 
     /// The file's text, paths in the given order, plus a newline.
-    pub fn render(paths: &[StatePath]) -> String {
+    pub fn render(paths: &[StatePath], encryption: &Encryption) -> String {
         #[derive(Serialize)]
         struct Borrowed<'a> {
             paths: &'a [StatePath],
+            encryption: &'a Encryption,
         }
         // Plain strings and unit enums: serialising cannot fail.
-        let mut text = serde_json::to_string(&Borrowed { paths }).unwrap_or_default();
+        let mut text =
+            serde_json::to_string(&Borrowed { paths, encryption }).unwrap_or_default();
         text.push('\n');
         text
     }
@@ -241,13 +313,14 @@ mod tests {
     #[test]
     fn render_and_parse_agree_and_mount_parents_first() {
         let paths = [path("/var/lib/x", "0700"), path("/var/lib", "0755")];
-        let text = StateConfig::render(&paths);
+        let text = StateConfig::render(&paths, &Encryption::default());
         assert_eq!(
             text,
             "{\"paths\":[{\"path\":\"/var/lib/x\",\"kind\":\"dir\",\"mode\":\"0700\",\
              \"owner\":\"root\",\"group\":\"root\",\"options\":[\"nodev\",\"nosuid\",\"noexec\"]},\
              {\"path\":\"/var/lib\",\"kind\":\"dir\",\"mode\":\"0755\",\"owner\":\"root\",\
-             \"group\":\"root\",\"options\":[\"nodev\",\"nosuid\",\"noexec\"]}]}\n"
+             \"group\":\"root\",\"options\":[\"nodev\",\"nosuid\",\"noexec\"]}],\
+             \"encryption\":{\"cipher\":\"aes-xts-plain64\",\"integrity\":\"hmac(sha256)\"}}\n"
         );
         let parsed = StateConfig::parse(&text).unwrap();
         assert_eq!(parsed.paths, paths);
@@ -318,6 +391,28 @@ mod tests {
             "{e}"
         );
         assert_eq!(path("/var/tmp", "1777").mode_bits(), Ok(0o1777));
+        let plain = r#"{"paths":[],"encryption":{"cipher":"aes-xts-plain64","integrity":"none"}}"#;
+        assert_eq!(
+            StateConfig::parse(plain).unwrap_err().to_string(),
+            "state encryption cipher \"aes-xts-plain64\" with integrity \"none\" is not \
+             supported (supported: aes-xts-plain64 + hmac(sha256))"
+        );
+    }
+
+    #[test]
+    fn the_default_encryption_needs_its_modules_and_a_96_byte_key() {
+        let e = Encryption::default();
+        assert_eq!((e.cipher.as_str(), e.integrity.as_str()), ("aes-xts-plain64", "hmac(sha256)"));
+        assert_eq!(e.key_size(), Ok(96));
+        assert_eq!(
+            e.kernel_modules(),
+            Ok(vec!["dm-integrity", "dm-crypt", "xts", "authenc"])
+        );
+        let other = Encryption {
+            cipher: "aes-cbc-essiv:sha256".into(),
+            integrity: "hmac(sha256)".into(),
+        };
+        assert!(other.key_size().is_err() && other.kernel_modules().is_err());
     }
 
     #[test]

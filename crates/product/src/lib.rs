@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use cmdline::CmdlineCheck;
 /// State paths are the boot contract's (`state.json` carries the same
 /// fields, with the same defaults).
-pub use contract::state::{Kind, MountOption, StatePath};
+pub use contract::state::{Encryption, Kind, MountOption, StatePath};
 pub use size::{parse_size, verity_size};
 pub use validate::Problem;
 
@@ -120,6 +120,10 @@ fn default_initramfs_modules() -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct State {
     pub paths: Vec<StatePath>,
+    /// Cipher and integrity of the state partition (default: AES-XTS with
+    /// HMAC-SHA-256).
+    #[serde(default)]
+    pub encryption: Encryption,
 }
 
 /// systemd units enabled in the image.

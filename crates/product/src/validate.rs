@@ -78,6 +78,8 @@ pub enum Problem {
          nodes into the system"
     )]
     RequiredOption { option: &'static str },
+    #[error("{message}")]
+    Encryption { message: String },
     #[error("{value:?} is not a user or group name ([a-z_][a-z0-9_-]*, at most 32 characters)")]
     BadOwner { value: String },
     #[error(
@@ -159,6 +161,14 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     modules(&p.kernel.initramfs_modules)?;
     for (i, sp) in p.state.paths.iter().enumerate() {
         state_path(i, sp, &p.state.paths[..i])?;
+    }
+    if let Err(e) = p.state.encryption.check() {
+        return fail(
+            "state.encryption",
+            Problem::Encryption {
+                message: e.to_string(),
+            },
+        );
     }
     services(&p.services.enabled)?;
     partitions(&p.partitions)?;

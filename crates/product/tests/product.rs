@@ -749,3 +749,29 @@ fn bad_waivers_are_refused() {
         "{got}"
     );
 }
+
+#[test]
+fn state_encryption_defaults_to_aes_xts_with_hmac_and_refuses_other_pairs() {
+    let p = Product::parse(&shipped_text(), Path::new("x")).unwrap();
+    assert_eq!(p.state.encryption.cipher, "aes-xts-plain64");
+    assert_eq!(p.state.encryption.integrity, "hmac(sha256)");
+
+    let mut v: toml::Value = toml::from_str(&shipped_text()).unwrap();
+    let mut enc = toml::Table::new();
+    enc.insert("cipher".into(), s("aes-xts-plain64"));
+    enc.insert("integrity".into(), s("none"));
+    v["state"]
+        .as_table_mut()
+        .unwrap()
+        .insert("encryption".into(), toml::Value::Table(enc));
+    let e = Product::parse(&toml::to_string(&v).unwrap(), Path::new("bad.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with(
+            "state.encryption: state encryption cipher \"aes-xts-plain64\" with integrity \
+             \"none\" is not supported (supported: aes-xts-plain64 + hmac(sha256))"
+        ),
+        "{e}"
+    );
+}

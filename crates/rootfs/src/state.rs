@@ -8,13 +8,15 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, lchown};
 use std::path::Path;
 
-use contract::state::{FACTORY_DIR, Kind, STATE_JSON, StateConfig, StatePath, lookup_id};
+use contract::state::{
+    Encryption, FACTORY_DIR, Kind, STATE_JSON, StateConfig, StatePath, lookup_id,
+};
 
 use crate::Error;
 
 /// Replaces every state path in `root` by an empty mount point, moving the
 /// original to the factory directory, and writes state.json.
-pub fn apply(root: &Path, paths: &[StatePath]) -> Result<(), Error> {
+pub fn apply(root: &Path, paths: &[StatePath], encryption: &Encryption) -> Result<(), Error> {
     let passwd = read_text(root, "etc/passwd")?;
     let group = read_text(root, "etc/group")?;
     for entry in paths {
@@ -65,7 +67,7 @@ pub fn apply(root: &Path, paths: &[StatePath]) -> Result<(), Error> {
     if let Some(parent) = json.parent() {
         fs::create_dir_all(parent).map_err(Error::io("create /usr/lib/clip", parent))?;
     }
-    fs::write(&json, StateConfig::render(paths)).map_err(Error::io("write state.json", &json))?;
+    fs::write(&json, StateConfig::render(paths, encryption)).map_err(Error::io("write state.json", &json))?;
     fs::set_permissions(&json, fs::Permissions::from_mode(0o644))
         .map_err(Error::io("chmod state.json", &json))
 }
@@ -145,6 +147,7 @@ mod tests {
                 path("/var/lib", Kind::Dir, "0755"),
                 home,
             ],
+            &Encryption::default(),
         )
         .unwrap();
         assert_eq!(fs::read_dir(root.join("var/lib")).unwrap().count(), 0);
@@ -171,12 +174,17 @@ mod tests {
         let dir = tree();
         let mut p = path("/var/lib", Kind::Dir, "0755");
         p.owner = "nobody".into();
-        let err = apply(dir.path(), &[p]).unwrap_err();
+        let err = apply(dir.path(), &[p], &Encryption::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "state path /var/lib: owner \"nobody\" is not in the tree's /etc/passwd"
         );
-        let err = apply(dir.path(), &[path("/var/lib", Kind::File, "0644")]).unwrap_err();
+        let err = apply(
+            dir.path(),
+            &[path("/var/lib", Kind::File, "0644")],
+            &Encryption::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "state path /var/lib: is a dir in the tree, the product says file"

@@ -360,10 +360,22 @@ pub fn run(args: BuildArgs) -> Result<()> {
     };
 
     steps.step("initramfs");
+    // The product's modules, then what opening the encrypted state needs.
+    let mut modules = product.kernel.initramfs_modules.clone();
+    let state_modules = product
+        .state
+        .encryption
+        .kernel_modules()
+        .context("invalid state encryption")?;
+    for m in state_modules {
+        if !modules.iter().any(|have| have == m) {
+            modules.push(m.to_owned());
+        }
+    }
     let initrd = initramfs::build(
         &tree.root,
         &tree.kernel_version,
-        &product.kernel.initramfs_modules,
+        &modules,
         &clip_init,
         mtime,
     )?;
