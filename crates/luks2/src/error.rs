@@ -125,7 +125,7 @@ pub enum Error {
     JsonTooLarge { len: usize, max: u64 },
     #[error(
         "the header has mandatory requirements {names:?} (e.g. a reencryption in progress), \
-         which this implementation does not support: it can only be dumped"
+         which this implementation does not support: the header is read-only here and cannot be activated"
     )]
     Requirements { names: Vec<String> },
     #[error("no valid LUKS2 header: primary: {primary}; secondary: {secondary}")]

@@ -131,6 +131,9 @@ impl Header {
     /// (like cryptsetup) from each luks2 keyslot bound to the data segment,
     /// priority 2 first, then 1 (priority 0 only when named). Keyslot
     /// areas are read through `read_at`. Returns the keyslot that opened.
+    /// Reading a key is allowed on headers with mandatory requirements (as
+    /// cryptsetup's `--test-passphrase` does); changing or activating them
+    /// is not.
     pub fn unlock<F>(
         &self,
         passphrase: &[u8],
@@ -140,7 +143,6 @@ impl Header {
     where
         F: FnMut(u64, &mut [u8]) -> std::io::Result<()>,
     {
-        self.metadata.check_requirements()?;
         if passphrase.is_empty() {
             return Err(Error::EmptyPassphrase);
         }

@@ -156,3 +156,47 @@ pub fn apply(path: &Path, writes: &[Write]) {
         f.write_all_at(&w.bytes, w.offset).expect("write");
     }
 }
+
+/// Rewrites the JSON area of the copy at `offset` (header size `hdr_size`)
+/// with `json` and recomputes its sha256 checksum, as a tool writing a
+/// well-formed but different header would.
+pub fn reseal(image: &mut [u8], offset: usize, hdr_size: usize, json: &serde_json::Value) {
+    reseal_raw(
+        image,
+        offset,
+        hdr_size,
+        &serde_json::to_vec(json).expect("JSON"),
+    );
+}
+
+/// [`reseal`] with raw JSON area bytes.
+pub fn reseal_raw(image: &mut [u8], offset: usize, hdr_size: usize, text: &[u8]) {
+    use sha2::Digest;
+    let area = &mut image[offset + 4096..offset + hdr_size];
+    area.fill(0);
+    area[..text.len()].copy_from_slice(text);
+    image[offset + 448..offset + 512].fill(0);
+    let mut h = sha2::Sha256::new();
+    h.update(&image[offset..offset + hdr_size]);
+    let sum = h.finalize();
+    image[offset + 448..offset + 480].copy_from_slice(&sum);
+}
+
+/// An image formatted by cryptsetup with `extra` options, passphrase file
+/// "pass" holding `pass`; returns the image and that file's path.
+pub fn cryptsetup_format(size: u64, pass: &[u8], extra: &[&str]) -> (Image, String) {
+    let img = Image::new(size);
+    let key = img.file("pass", pass);
+    let mut args = vec![
+        "luksFormat",
+        "--type",
+        "luks2",
+        "--batch-mode",
+        "--key-file",
+        key.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(img.p());
+    cryptsetup_ok(&args);
+    (img, key)
+}
