@@ -318,6 +318,29 @@ mod tests {
     }
 
     #[test]
+    fn integrity_superblock() {
+        let mut sb = [0u8; 512];
+        assert_eq!(IntegritySuperblock::parse(&sb), Ok(None));
+        sb[..8].copy_from_slice(INTEGRITY_MAGIC);
+        sb[8] = 5;
+        sb[10..12].copy_from_slice(&48u16.to_le_bytes());
+        sb[16..24].copy_from_slice(&1_000_000u64.to_le_bytes());
+        sb[28] = 3;
+        assert_eq!(
+            IntegritySuperblock::parse(&sb),
+            Ok(Some(IntegritySuperblock {
+                version: 5,
+                tag_size: 48,
+                provided_data_sectors: 1_000_000,
+                block_size: 4096,
+            }))
+        );
+        sb[28] = 4;
+        assert!(IntegritySuperblock::parse(&sb).is_err());
+        assert!(IntegritySuperblock::parse(&sb[..16]).is_err());
+    }
+
+    #[test]
     fn integrity_line() {
         let t = IntegrityTable {
             device: "254:3".into(),
@@ -340,5 +363,49 @@ mod tests {
                 .to_string()
                 .contains("not supported")
         );
+    }
+}
+
+/// What clip-init needs from dm-integrity's on-disk superblock (kernel
+/// `drivers/md/dm-integrity.c`, `struct superblock`: magic "integrt\0" at
+/// 0, version at 8, tag size (le16) at 10, `provided_data_sectors` (le64)
+/// at 16, `log2_sectors_per_block` at 28).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntegritySuperblock {
+    pub version: u8,
+    pub tag_size: u16,
+    /// Sectors of data the device provides (the size of its mapping).
+    pub provided_data_sectors: u64,
+    /// Bytes per integrity block.
+    pub block_size: u32,
+}
+
+/// dm-integrity's superblock magic.
+pub const INTEGRITY_MAGIC: &[u8; 8] = b"integrt\0";
+
+impl IntegritySuperblock {
+    /// Parses the first 512 bytes of a dm-integrity device; `None` when
+    /// they hold no superblock (a device the kernel has not formatted).
+    pub fn parse(bytes: &[u8]) -> Result<Option<Self>, Error> {
+        let bad = |problem| err("integrity", "superblock", "", problem);
+        if bytes.len() < 32 {
+            return Err(bad("is shorter than 32 bytes"));
+        }
+        if &bytes[..8] != INTEGRITY_MAGIC {
+            return Ok(None);
+        }
+        let le16 = u16::from_le_bytes([bytes[10], bytes[11]]);
+        let mut le64 = [0u8; 8];
+        le64.copy_from_slice(&bytes[16..24]);
+        let log2 = bytes[28];
+        if log2 > 3 {
+            return Err(bad("has a block size above 4096 bytes"));
+        }
+        Ok(Some(Self {
+            version: bytes[8],
+            tag_size: le16,
+            provided_data_sectors: u64::from_le_bytes(le64),
+            block_size: 512 << log2,
+        }))
     }
 }

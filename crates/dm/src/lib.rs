@@ -30,7 +30,9 @@ mod reply;
 pub mod request;
 mod verity;
 
-pub use crypt::{CryptTable, IntegrityMode, IntegrityTable, KeyringKey};
+pub use crypt::{
+    CryptTable, INTEGRITY_MAGIC, IntegrityMode, IntegritySuperblock, IntegrityTable, KeyringKey,
+};
 pub use error::{Error, ReplyError, ReplyErrorKind};
 pub use layout::{HEADER_SIZE, TARGET_SPEC_SIZE};
 pub use reply::{Reply, TargetStatus, VerityStatus, verity_status};

@@ -28,3 +28,17 @@ fn reply_corpus() {
         "{outcomes:?}"
     );
 }
+
+#[test]
+fn integrity_superblock_corpus() {
+    let outcomes = replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "integrity_superblock",
+        targets::integrity_superblock,
+    );
+    let outcome = |name: &str| outcomes.iter().find(|(n, _)| n == name).map(|(_, o)| *o);
+    assert_eq!(outcome("seed-4k-blocks"), Some(Some(4096)));
+    assert_eq!(outcome("seed-512-blocks"), Some(Some(512)));
+    assert_eq!(outcome("seed-bad-block-size"), Some(None));
+    assert_eq!(outcome("seed-blank"), Some(None));
+}

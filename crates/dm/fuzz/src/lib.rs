@@ -70,3 +70,22 @@ pub fn reply(data: &[u8]) -> Outcome {
         (None, true) => Outcome::Header,
     }
 }
+
+/// Target `integrity_superblock`: arbitrary bytes as the start of a
+/// dm-integrity device (the state partition can be written offline). Must
+/// never panic; a parsed superblock has the magic and a block size the
+/// kernel allows.
+pub fn integrity_superblock(data: &[u8]) -> Option<u32> {
+    match dm::IntegritySuperblock::parse(data) {
+        Ok(Some(sb)) => {
+            assert_eq!(&data[..8], dm::INTEGRITY_MAGIC);
+            assert!(sb.block_size.is_power_of_two() && (512..=4096).contains(&sb.block_size));
+            Some(sb.block_size)
+        }
+        Ok(None) => {
+            assert!(data.len() >= 32 && &data[..8] != dm::INTEGRITY_MAGIC);
+            None
+        }
+        Err(_) => None,
+    }
+}
