@@ -40,6 +40,9 @@ enum Command {
     /// Unified kernel images: build, inspect.
     #[command(subcommand)]
     Uki(commands::uki::UkiCommand),
+    /// LUKS2 headers: format, dump, add-key, remove-key, test-key.
+    #[command(subcommand)]
+    Luks(commands::luks::LuksCommand),
     /// Sign a PE/EFI image (Authenticode, for UEFI Secure Boot).
     Sign(commands::sign::SignArgs),
     /// Check a PE/EFI image's Authenticode signature against a certificate.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Verity(cmd) => commands::verity::run(cmd),
         Command::Keys(cmd) => commands::keys::run(cmd),
         Command::Uki(cmd) => commands::uki::run(cmd),
+        Command::Luks(cmd) => commands::luks::run(cmd),
         Command::Sign(args) => commands::sign::sign(args),
         Command::VerifySignature(args) => commands::sign::verify(args),
         Command::Boot(args) => commands::boot::run(args),

@@ -4,6 +4,7 @@ pub mod boot;
 pub mod build;
 pub mod demo;
 pub mod keys;
+pub mod luks;
 pub mod sign;
 pub mod uki;
 pub mod verity;
