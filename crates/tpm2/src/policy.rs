@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn auth_value_matches_the_published_digest() {
         // tpm2_policyauthvalue on a trial session (and the TCG's examples).
-        let hex: String = auth_value(&EMPTY).iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = auth_value(&EMPTY)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(
             hex,
             "8fcd2169ab92694e0c633f1ab772842b8241bbc20288981fc7ac1eddc1fddb0e"

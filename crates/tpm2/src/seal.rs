@@ -1,0 +1,567 @@
+//! Sealing a secret to a PCR policy and unsealing it, as systemd-cryptenroll
+//! and systemd-cryptsetup do (`tpm2_seal`, `tpm2_unseal` in systemd's
+//! `src/shared/tpm2-util.c`), with every secret on the bus encrypted.
+//!
+//! The policy, in the order the TPM evaluates it (and systemd builds it):
+//!
+//! ```text
+//! 1. PolicyPCR(PCR 11)                      } signed part: the session's digest
+//! 2. PolicyAuthorize(approved, key's Name)  } becomes H(H(0…0 ‖ CC ‖ Name) ‖ ""),
+//!    after LoadExternal(key) and              whatever PCR 11 holds, if the key
+//!    VerifySignature(H(approved), sig)        signed that PCR 11 policy
+//! 3. PolicyPCR(PCR 7)                       literal: the PCR 7 value at sealing
+//! 4. PolicyAuthValue                        only with a PIN
+//! ```
+//!
+//! Each step is optional; PolicyAuthorize must be first because it
+//! replaces the digest. The secret is a KEYEDHASH object created under the
+//! storage root key (SRK) at the persistent handle 0x81000001, created from
+//! the TCG template and made persistent when missing (as systemd ≥ 254
+//! does; `tpm2_srk` in the token names it). Both the Create and
+//! the Unseal run with a salted HMAC session (salt encrypted to the SRK):
+//! the secret goes in with the decrypt attribute and comes out with the
+//! encrypt attribute, and the policy session is salted as well, so the PIN
+//! cannot be guessed offline from its HMAC.
+
+use zeroize::Zeroizing;
+
+use crate::command::Tpm;
+use crate::commands::{MAX_SEALED, Object};
+use crate::error::{Error, hex};
+use crate::marshal::{Put, Reader};
+use crate::policy::{self, PcrSelection, PolicyDigest};
+use crate::policy_key::PolicyKey;
+use crate::public::{MAX_PRIVATE, MAX_PUBLIC, Public, alg};
+use crate::rc::ResponseCode;
+use crate::session::SessionType;
+use crate::transport::Transport;
+use sha2::{Digest, Sha256};
+
+/// The storage root key's persistent handle (TCG Provisioning Guidance).
+pub const SRK_HANDLE: u32 = 0x8100_0001;
+/// The PCR whose value is sealed literally.
+pub const LITERAL_PCR: u32 = 7;
+/// The PCR whose policy is signed.
+pub const SIGNED_PCR: u32 = 11;
+/// How many times an Unseal is tried again when a PCR changed while the
+/// policy session was built (systemd tries 30 times).
+const PCR_CHANGED_TRIES: u32 = 30;
+
+/// A PCR value to seal to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PcrValue {
+    /// The PCR's value now, read from the TPM.
+    Current,
+    /// This SHA-256 value (e.g. predicted for the next boot).
+    Value([u8; 32]),
+}
+
+/// What the secret is sealed to.
+#[derive(Debug, Clone, Default)]
+pub struct SealPolicy<'a> {
+    /// PCR 7 (Secure Boot state and keys), literally.
+    pub pcr7: Option<PcrValue>,
+    /// PCR 11 through PolicyAuthorize: any PCR 11 value this key signs.
+    pub signed_pcr11_key: Option<PolicyKey>,
+    /// A PIN (PolicyAuthValue; the object's authValue is SHA-256(PIN), as
+    /// systemd's `tpm2_auth_init` makes it).
+    pub pin: Option<&'a [u8]>,
+}
+
+/// What unsealing needs besides the sealed object.
+#[derive(Debug, Clone, Default)]
+pub struct UnsealInputs<'a> {
+    /// The PCR 11 policy digest the signature approves, and the
+    /// RSASSA-PKCS1-v1_5 SHA-256 signature over it (systemd-measure's
+    /// `.pcrsig` entry: `pol` and `sig`).
+    pub signature: Option<(PolicyDigest, &'a [u8])>,
+    pub pin: Option<&'a [u8]>,
+}
+
+/// The storage root key's algorithm (`tpm2-primary-alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrimaryAlg {
+    Ecc,
+    Rsa,
+}
+
+impl PrimaryAlg {
+    /// systemd's spelling: `ecc`, `rsa`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrimaryAlg::Ecc => "ecc",
+            PrimaryAlg::Rsa => "rsa",
+        }
+    }
+
+    /// Reads systemd's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ecc" => Some(PrimaryAlg::Ecc),
+            "rsa" => Some(PrimaryAlg::Rsa),
+            _ => None,
+        }
+    }
+
+    fn template(self) -> Public {
+        match self {
+            PrimaryAlg::Ecc => Public::srk_ecc(),
+            PrimaryAlg::Rsa => Public::srk_rsa(),
+        }
+    }
+}
+
+/// A sealed secret: everything a LUKS2 `systemd-tpm2` token stores.
+///
+/// | token field        | here                                          |
+/// |--------------------|-----------------------------------------------|
+/// | `tpm2-blob`        | [`Sealed::blob`]: TPM2B_PRIVATE ‖ TPM2B_PUBLIC |
+/// | `tpm2-policy-hash` | `policy_hash` (hex)                           |
+/// | `tpm2-pcrs`        | `pcrs` (`[7]` or `[]`)                        |
+/// | `tpm2-pcr-bank`    | `"sha256"`                                    |
+/// | `tpm2-primary-alg` | [`PrimaryAlg::as_str`]                        |
+/// | `tpm2_pubkey_pcrs` | `pubkey_pcrs` (`[11]`, only with a key)       |
+/// | `tpm2_pubkey`      | base64 of [`PolicyKey::pem`]                  |
+/// | `tpm2-pin`         | `pin`                                         |
+/// | `tpm2_srk`         | base64 of [`Sealed::srk_esys_tr`]             |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// TPM2B_PRIVATE as the TPM returned it (size field included).
+    pub private: Vec<u8>,
+    /// TPM2B_PUBLIC of the sealed object.
+    pub public: Vec<u8>,
+    /// Name of the storage root key it was created under.
+    pub srk_name: Vec<u8>,
+    /// TPM2B_PUBLIC of that key (persistent at [`SRK_HANDLE`]).
+    pub srk_public: Vec<u8>,
+    pub primary_alg: PrimaryAlg,
+    /// The policy digest the object is sealed to.
+    pub policy_hash: PolicyDigest,
+    /// PCRs sealed literally.
+    pub pcrs: PcrSelection,
+    /// PCRs under the signed policy.
+    pub pubkey_pcrs: PcrSelection,
+    pub policy_key: Option<PolicyKey>,
+    pub pin: bool,
+}
+
+impl Sealed {
+    /// `tpm2-blob`: TPM2B_PRIVATE then TPM2B_PUBLIC.
+    pub fn blob(&self) -> Vec<u8> {
+        [self.private.as_slice(), &self.public].concat()
+    }
+
+    /// Splits a `tpm2-blob` into TPM2B_PRIVATE and TPM2B_PUBLIC.
+    pub fn split_blob(blob: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let mut r = Reader::new(blob);
+        let private = r
+            .tpm2b_raw(MAX_PRIVATE, "TPM2B_PRIVATE in the blob")?
+            .to_vec();
+        let at = r.offset();
+        let public = r
+            .tpm2b_raw(MAX_PUBLIC, "TPM2B_PUBLIC in the blob")?
+            .to_vec();
+        Public::read_2b(&mut Reader::at(&public, at))?;
+        r.finish("bytes after the blob's TPM2B_PUBLIC")?;
+        Ok((private, public))
+    }
+
+    /// `tpm2_srk`: the SRK as tpm2-tss serializes an ESYS_TR
+    /// (`Esys_TR_Serialize`: handle u32, TPM2B_NAME, resource type u32 =
+    /// 1 for a key, TPM2B_PUBLIC), which systemd-cryptsetup deserializes.
+    pub fn srk_esys_tr(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.srk_name.len() + self.srk_public.len());
+        out.u32(SRK_HANDLE).tpm2b(&self.srk_name).u32(1);
+        out.extend_from_slice(&self.srk_public);
+        out
+    }
+
+    /// A sealed secret from the fields of a `systemd-tpm2` token, decoded
+    /// from base64 and hex by the caller: `tpm2-blob`, `tpm2-policy-hash`,
+    /// `tpm2-pcrs`, `tpm2_pubkey_pcrs`, `tpm2_pubkey` (PEM),
+    /// `tpm2-primary-alg`, `tpm2_srk`, `tpm2-pin`. Only the SHA-256 bank
+    /// is supported.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_token(
+        blob: &[u8],
+        policy_hash: &[u8],
+        pcrs: &[u32],
+        pubkey_pcrs: &[u32],
+        pubkey_pem: Option<&str>,
+        primary_alg: PrimaryAlg,
+        srk: &[u8],
+        pin: bool,
+    ) -> Result<Sealed, Error> {
+        let (private, public) = Self::split_blob(blob)?;
+        let policy_hash: PolicyDigest = policy_hash.try_into().map_err(|_| Error::TooLong {
+            what: "tpm2-policy-hash (32 bytes expected)",
+            len: policy_hash.len(),
+            max: 32,
+        })?;
+        let selection = |list: &[u32]| {
+            PcrSelection::of(list).ok_or_else(|| Error::NoSuchPcr {
+                pcr: list
+                    .iter()
+                    .copied()
+                    .find(|&p| p >= policy::PCR_COUNT)
+                    .unwrap_or(0),
+            })
+        };
+        let (handle, srk_name, srk_public) = Self::parse_esys_tr(srk)?;
+        if handle != SRK_HANDLE {
+            return Err(Error::SrkUnusable {
+                reason: format!("tpm2_srk names handle {handle:#x}, not {SRK_HANDLE:#x}"),
+            });
+        }
+        Ok(Sealed {
+            private,
+            public,
+            srk_name,
+            srk_public: srk_public.marshal_2b(),
+            primary_alg,
+            policy_hash,
+            pcrs: selection(pcrs)?,
+            pubkey_pcrs: selection(pubkey_pcrs)?,
+            policy_key: pubkey_pem.map(PolicyKey::from_pem).transpose()?,
+            pin,
+        })
+    }
+
+    /// Reads `tpm2_srk`: the SRK's handle, Name and public area.
+    pub fn parse_esys_tr(bytes: &[u8]) -> Result<(u32, Vec<u8>, Public), Error> {
+        let mut r = Reader::new(bytes);
+        let handle = r.u32("ESYS_TR handle")?;
+        let name = r.tpm2b(66, "ESYS_TR name")?.to_vec();
+        let at = r.offset();
+        if r.u32("ESYS_TR resource type")? != 1 {
+            return Err(Error::Malformed {
+                what: "ESYS_TR resource type (not a key)",
+                offset: at,
+            });
+        }
+        let public = Public::read_2b(&mut r)?;
+        r.finish("bytes after the ESYS_TR")?;
+        Ok((handle, name, public))
+    }
+}
+
+/// Seals `secret` (at most 128 bytes) to `policy`.
+pub fn seal<T: Transport>(
+    tpm: &mut Tpm<T>,
+    secret: &[u8],
+    policy: &SealPolicy,
+) -> Result<Sealed, Error> {
+    if secret.len() > MAX_SEALED {
+        return Err(Error::TooLong {
+            what: "the secret",
+            len: secret.len(),
+            max: MAX_SEALED,
+        });
+    }
+    // The policy digest, computed in software (no trial session).
+    let mut digest = policy::EMPTY;
+    let mut pubkey_pcrs = PcrSelection::default();
+    if let Some(key) = &policy.signed_pcr11_key {
+        digest = policy::authorize(&key.name(), &[]);
+        pubkey_pcrs = single(SIGNED_PCR);
+    }
+    let mut pcrs = PcrSelection::default();
+    if let Some(value) = policy.pcr7 {
+        let value = match value {
+            PcrValue::Value(v) => v,
+            PcrValue::Current => read_one(tpm, LITERAL_PCR)?,
+        };
+        pcrs = single(LITERAL_PCR);
+        digest = policy::pcr(&digest, pcrs, &[value]);
+    }
+    let auth_value = policy.pin.map(pin_auth_value).unwrap_or_default();
+    if policy.pin.is_some() {
+        digest = policy::auth_value(&digest);
+    }
+
+    let (srk, primary_alg) = get_or_create_srk(tpm)?;
+    let mut session = tpm.start_auth_session(Some(&srk), SessionType::Hmac)?;
+    let created = tpm.create(
+        &srk,
+        &mut session,
+        &Public::sealed_data(&digest),
+        &auth_value,
+        secret,
+    );
+    let _ = tpm.flush_session(&mut session);
+    let (private, public) = created?;
+    let parsed = Public::parse_2b(&public)?;
+    if parsed.auth_policy != digest {
+        return Err(Error::UnexpectedResponse {
+            command: "Create",
+            what: format!(
+                "the object's authPolicy is {}, not the policy {} it was created with",
+                hex(&parsed.auth_policy),
+                hex(&digest)
+            ),
+        });
+    }
+    Ok(Sealed {
+        private,
+        public,
+        srk_name: srk.name,
+        srk_public: srk.public.marshal_2b(),
+        primary_alg,
+        policy_hash: digest,
+        pcrs,
+        pubkey_pcrs,
+        policy_key: policy.signed_pcr11_key.clone(),
+        pin: policy.pin.is_some(),
+    })
+}
+
+/// Unseals `sealed`, building its policy in a salted policy session; the
+/// secret comes back through an encrypted session.
+pub fn unseal<T: Transport>(
+    tpm: &mut Tpm<T>,
+    sealed: &Sealed,
+    inputs: &UnsealInputs,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if sealed.pin && inputs.pin.is_none() {
+        return Err(Error::PinMissing);
+    }
+    let signed = match (&sealed.policy_key, sealed.pubkey_pcrs.is_empty()) {
+        (_, true) => None,
+        (Some(key), false) => match &inputs.signature {
+            Some((approved, signature)) => Some((key, approved, *signature)),
+            None => {
+                return Err(Error::SignatureMissing {
+                    pcrs: pcr_list(sealed.pubkey_pcrs),
+                });
+            }
+        },
+        (None, false) => {
+            return Err(Error::PolicyKey {
+                reason: "the sealed object has a signed PCR policy but no PCR-policy key".into(),
+            });
+        }
+    };
+    let auth_value = if sealed.pin {
+        inputs.pin.map(pin_auth_value).unwrap_or_default()
+    } else {
+        Zeroizing::new(Vec::new())
+    };
+
+    let (srk, srk_transient) = find_srk(tpm, sealed)?;
+    let mut flush = Vec::new();
+    if srk_transient {
+        flush.push(srk.handle);
+    }
+    let result = (|| {
+        let item = tpm.load(&srk, &sealed.private, &sealed.public)?;
+        flush.push(item.handle);
+        let mut encrypt = tpm.start_auth_session(Some(&srk), SessionType::Hmac)?;
+        flush.push(encrypt.handle());
+        let mut tries = 0;
+        loop {
+            let mut session = tpm.start_auth_session(Some(&srk), SessionType::Policy)?;
+            let built = build_policy(tpm, sealed, signed, &mut session)
+                .and_then(|()| tpm.unseal(&item, &mut session, &auth_value, &mut encrypt));
+            let _ = tpm.flush_session(&mut session);
+            match built {
+                Err(Error::Tpm { rc, .. }) if rc == ResponseCode::PCR_CHANGED => {
+                    tries += 1;
+                    if tries >= PCR_CHANGED_TRIES {
+                        return Err(Error::PcrChangedDuringSession { tries, rc });
+                    }
+                }
+                Err(Error::Tpm { rc, .. }) => return Err(unseal_error(rc)),
+                other => return other,
+            }
+        }
+    })();
+    for handle in flush.into_iter().rev() {
+        let _ = tpm.flush_context(handle);
+    }
+    result
+}
+
+/// Runs the policy steps in `session` and checks the digest it reaches.
+fn build_policy<T: Transport>(
+    tpm: &mut Tpm<T>,
+    sealed: &Sealed,
+    signed: Option<(&PolicyKey, &PolicyDigest, &[u8])>,
+    session: &mut crate::session::Session,
+) -> Result<(), Error> {
+    if let Some((key, approved, signature)) = signed {
+        tpm.policy_pcr(session, sealed.pubkey_pcrs)?;
+        let current = tpm.policy_get_digest(session)?;
+        if current != approved {
+            return Err(Error::SignedPolicyMismatch {
+                pcrs: pcr_list(sealed.pubkey_pcrs),
+                current: hex(&current),
+                approved: hex(approved),
+            });
+        }
+        let loaded = tpm.load_external_public(&key.public())?;
+        let verified =
+            tpm.verify_signature(&loaded, &policy::approval_hash(approved, &[]), signature);
+        let _ = tpm.flush_context(loaded.handle);
+        let ticket = verified.map_err(|e| match e {
+            Error::Tpm { rc, .. } if rc.is_fmt1(ResponseCode::FMT1_SIGNATURE) => {
+                Error::SignatureInvalid {
+                    key_name: hex(&loaded.name),
+                    rc,
+                }
+            }
+            e => e,
+        })?;
+        tpm.policy_authorize(session, approved, &[], &loaded.name, &ticket)?;
+    }
+    if !sealed.pcrs.is_empty() {
+        tpm.policy_pcr(session, sealed.pcrs)?;
+    }
+    if sealed.pin {
+        tpm.policy_auth_value(session)?;
+    }
+    let current = tpm.policy_get_digest(session)?;
+    if current != sealed.policy_hash {
+        return Err(Error::PcrChanged {
+            pcrs: pcr_list(sealed.pcrs),
+            current: hex(&current),
+            sealed: hex(&sealed.policy_hash),
+        });
+    }
+    Ok(())
+}
+
+/// A TPM refusal at Unseal, named for what it means.
+fn unseal_error(rc: ResponseCode) -> Error {
+    if rc.is_fmt1(ResponseCode::FMT1_POLICY_FAIL) {
+        Error::PolicyFailed { rc }
+    } else if rc.is_fmt1(ResponseCode::FMT1_AUTH_FAIL) || rc.is_fmt1(ResponseCode::FMT1_BAD_AUTH) {
+        Error::AuthFailed { rc }
+    } else if rc == ResponseCode::LOCKOUT {
+        Error::Lockout { rc }
+    } else {
+        Error::Tpm {
+            command: "Unseal",
+            rc,
+        }
+    }
+}
+
+/// The authValue of a PIN: SHA-256 of its bytes.
+pub fn pin_auth_value(pin: &[u8]) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(Sha256::digest(pin).to_vec())
+}
+
+/// The SRK at [`SRK_HANDLE`], or a new one from the TCG template (ECC
+/// P-256, else RSA-2048) made persistent there, and its algorithm.
+pub fn get_or_create_srk<T: Transport>(tpm: &mut Tpm<T>) -> Result<(Object, PrimaryAlg), Error> {
+    match tpm.read_public(SRK_HANDLE) {
+        Ok(srk) => {
+            let alg = match srk.public.object_type() {
+                alg::ECC => PrimaryAlg::Ecc,
+                _ => PrimaryAlg::Rsa,
+            };
+            if !srk.public.is_storage_key() {
+                return Err(Error::SrkUnusable {
+                    reason: format!(
+                        "{SRK_HANDLE:#x} holds a key that is not a restricted decryption key \
+                         (type {:#06x}, attributes {:#010x})",
+                        srk.public.object_type(),
+                        srk.public.attributes
+                    ),
+                });
+            }
+            crate::crypto::salt_for(&srk.public).map_err(|e| Error::SrkUnusable {
+                reason: format!("{SRK_HANDLE:#x}: {e}"),
+            })?;
+            return Ok((srk, alg));
+        }
+        Err(Error::Tpm { rc, .. }) if rc.is_fmt1(ResponseCode::FMT1_HANDLE) => {}
+        Err(e) => return Err(e),
+    }
+    let (srk, primary_alg) = match tpm.create_primary(&Public::srk_ecc()) {
+        Ok(srk) => (srk, PrimaryAlg::Ecc),
+        Err(Error::Tpm { .. }) => (tpm.create_primary(&Public::srk_rsa())?, PrimaryAlg::Rsa),
+        Err(e) => return Err(e),
+    };
+    let persisted = tpm.evict_control(&srk, SRK_HANDLE);
+    let _ = tpm.flush_context(srk.handle);
+    persisted.map_err(|e| Error::SrkUnusable {
+        reason: format!("cannot make the new storage root key persistent at {SRK_HANDLE:#x}: {e}"),
+    })?;
+    Ok((
+        Object {
+            handle: SRK_HANDLE,
+            ..srk
+        },
+        primary_alg,
+    ))
+}
+
+/// The SRK `sealed` was created under: the persistent one if its Name
+/// matches, else one created again from the template. The flag says it is
+/// transient (to be flushed).
+fn find_srk<T: Transport>(tpm: &mut Tpm<T>, sealed: &Sealed) -> Result<(Object, bool), Error> {
+    let persistent = match tpm.read_public(SRK_HANDLE) {
+        Ok(srk) if srk.name == sealed.srk_name => return Ok((srk, false)),
+        Ok(srk) => format!("{} at {SRK_HANDLE:#x}", hex(&srk.name)),
+        Err(Error::Tpm { rc, .. }) if rc.is_fmt1(ResponseCode::FMT1_HANDLE) => {
+            format!("no key at {SRK_HANDLE:#x}")
+        }
+        Err(e) => return Err(e),
+    };
+    let srk = tpm.create_primary(&sealed.primary_alg.template())?;
+    if srk.name == sealed.srk_name {
+        return Ok((srk, true));
+    }
+    let _ = tpm.flush_context(srk.handle);
+    Err(Error::SrkMismatch {
+        sealed: hex(&sealed.srk_name),
+        found: format!("{persistent}, {} from the template", hex(&srk.name)),
+    })
+}
+
+fn single(pcr: u32) -> PcrSelection {
+    PcrSelection::of(&[pcr]).expect("a PCR below 24")
+}
+
+fn read_one<T: Transport>(tpm: &mut Tpm<T>, pcr: u32) -> Result<[u8; 32], Error> {
+    tpm.pcr_read(single(pcr))?
+        .into_iter()
+        .find(|(p, _)| *p == pcr)
+        .map(|(_, v)| v)
+        .ok_or(Error::PcrUnavailable { pcr })
+}
+
+/// "7", "7+11", or "none".
+pub(crate) fn pcr_list(s: PcrSelection) -> String {
+    let list: Vec<String> = s.pcrs().map(|p| p.to_string()).collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join("+")
+    }
+}
+
+/// Reads PCRs (SHA-256 bank).
+pub fn pcr_read<T: Transport>(
+    tpm: &mut Tpm<T>,
+    pcrs: &[u32],
+) -> Result<Vec<(u32, [u8; 32])>, Error> {
+    let selection = PcrSelection::of(pcrs).ok_or_else(|| Error::NoSuchPcr {
+        pcr: pcrs
+            .iter()
+            .copied()
+            .find(|&p| p >= policy::PCR_COUNT)
+            .unwrap_or(0),
+    })?;
+    tpm.pcr_read(selection)
+}
+
+/// Extends a PCR's SHA-256 bank with `digest`.
+pub fn pcr_extend<T: Transport>(
+    tpm: &mut Tpm<T>,
+    pcr: u32,
+    digest: &[u8; 32],
+) -> Result<(), Error> {
+    tpm.pcr_extend(pcr, digest)
+}
