@@ -25,8 +25,8 @@ use const_oid::ObjectIdentifier;
 use der::{Decode, Reader, SliceReader};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use pkcs8::PrivateKeyInfo;
-use rsa::RsaPrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use x509_cert::Certificate;
 
@@ -308,13 +308,16 @@ pub fn ed25519_signing_key(input: &[u8]) -> Result<SigningKey, Error> {
     }
 }
 
-/// An Ed25519 public key: the first "PUBLIC KEY" block (SubjectPublicKeyInfo,
-/// RFC 8410 §4).
-pub fn ed25519_verifying_key(input: &[u8]) -> Result<VerifyingKey, Error> {
-    let blocks = read(input)?;
+/// The first public-key block of `blocks` and its SubjectPublicKeyInfo,
+/// checked to be of type `wanted` (as OpenSSL's PEM_read_PUBKEY, which
+/// reads "PUBLIC KEY" blocks only).
+fn public_key_info(
+    blocks: &[Block],
+    wanted: KeyType,
+) -> Result<(&Block, SubjectPublicKeyInfoRef<'_>), Error> {
     let wrong = |found| Error::WrongType {
         found,
-        wanted: KeyType::Ed25519,
+        wanted: wanted.clone(),
     };
     let Some(block) = blocks
         .iter()
@@ -322,24 +325,53 @@ pub fn ed25519_verifying_key(input: &[u8]) -> Result<VerifyingKey, Error> {
     else {
         return Err(Error::Missing {
             wanted: "public key",
-            found: list(&blocks),
+            found: list(blocks),
         });
     };
     if block.label() == "RSA PUBLIC KEY" {
+        if wanted == KeyType::Rsa {
+            return Err(Error::Format {
+                block: block.describe(),
+                what: "a PKCS#1 RSAPublicKey, not a SubjectPublicKeyInfo",
+                how: "openssl rsa -RSAPublicKey_in -in KEY -pubout -out KEY.pem",
+            });
+        }
         return Err(wrong(KeyType::Rsa));
     }
-    let parse_error = |reason: String| Error::KeyParse {
+    let spki = SubjectPublicKeyInfoRef::try_from(block.der()).map_err(|e| Error::KeyParse {
         form: "SubjectPublicKeyInfo",
         block: block.describe(),
-        reason,
-    };
-    let spki =
-        SubjectPublicKeyInfoRef::try_from(block.der()).map_err(|e| parse_error(e.to_string()))?;
+        reason: e.to_string(),
+    })?;
     let found = KeyType::from_algorithm(&spki.algorithm);
-    if found != KeyType::Ed25519 {
+    if found != wanted {
         return Err(wrong(found));
     }
-    VerifyingKey::try_from(spki).map_err(|e| parse_error(e.to_string()))
+    Ok((block, spki))
+}
+
+/// An Ed25519 public key: the first "PUBLIC KEY" block (SubjectPublicKeyInfo,
+/// RFC 8410 §4).
+pub fn ed25519_verifying_key(input: &[u8]) -> Result<VerifyingKey, Error> {
+    let blocks = read(input)?;
+    let (block, spki) = public_key_info(&blocks, KeyType::Ed25519)?;
+    VerifyingKey::try_from(spki).map_err(|e| Error::KeyParse {
+        form: "SubjectPublicKeyInfo",
+        block: block.describe(),
+        reason: e.to_string(),
+    })
+}
+
+/// An RSA public key: the first "PUBLIC KEY" block (SubjectPublicKeyInfo,
+/// RFC 8017 §A.1.1 in RFC 5280 §4.1.2.7).
+pub fn rsa_public_key(input: &[u8]) -> Result<RsaPublicKey, Error> {
+    let blocks = read(input)?;
+    let (block, spki) = public_key_info(&blocks, KeyType::Rsa)?;
+    RsaPublicKey::try_from(spki).map_err(|e| Error::KeyParse {
+        form: "SubjectPublicKeyInfo RSA",
+        block: block.describe(),
+        reason: e.to_string(),
+    })
 }
 
 const CERTIFICATE_LABELS: [&str; 3] = ["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"];
@@ -459,6 +491,35 @@ mod tests {
         assert_eq!(
             err(ed25519_verifying_key(fixture!("rsa.pub"))),
             "it is an RSA key; an Ed25519 key is needed"
+        );
+    }
+
+    #[test]
+    fn rsa_public_keys() {
+        let key = rsa_private_key(fixture!("rsa.key")).unwrap();
+        assert_eq!(
+            rsa_public_key(fixture!("rsa.pub")).unwrap(),
+            key.to_public_key()
+        );
+        // OpenSSL's PEM_read_PUBKEY reads SubjectPublicKeyInfo only.
+        let pkcs1 = {
+            use rsa::pkcs1::EncodeRsaPublicKey;
+            key.to_public_key()
+                .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+                .unwrap()
+        };
+        assert_eq!(
+            err(rsa_public_key(pkcs1.as_bytes())),
+            "the PEM block \"RSA PUBLIC KEY\" at line 1 is a PKCS#1 RSAPublicKey, not a \
+             SubjectPublicKeyInfo; convert it: openssl rsa -RSAPublicKey_in -in KEY -pubout -out KEY.pem"
+        );
+        assert_eq!(
+            err(rsa_public_key(fixture!("ed25519.pub"))),
+            "it is an Ed25519 key; an RSA key is needed"
+        );
+        assert_eq!(
+            err(rsa_public_key(fixture!("rsa.key"))),
+            "no public key among the PEM blocks (\"PRIVATE KEY\" at line 1)"
         );
     }
 

@@ -22,6 +22,7 @@ fn read_corpus() {
         ("seed-pkcs1-encrypted", Outcome::WrongKeyType),
         ("seed-ec-sec1", Outcome::WrongKeyType),
         ("seed-ed25519-pub", Outcome::Key),
+        ("seed-rsa-pub", Outcome::Key),
         ("seed-ed25519-key", Outcome::Key),
         ("seed-rsa-pkcs1", Outcome::Key),
         ("seed-rsa-crlf", Outcome::Key),

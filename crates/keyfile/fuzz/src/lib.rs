@@ -29,6 +29,7 @@ pub fn read(data: &[u8]) -> Outcome {
     let rsa = keyfile::rsa_private_key(data);
     let ed = keyfile::ed25519_signing_key(data);
     let ed_public = keyfile::ed25519_verifying_key(data);
+    let rsa_public = keyfile::rsa_public_key(data);
     let certs = keyfile::certificates(data);
     if let Ok(certs) = &certs {
         assert!(!certs.is_empty());
@@ -37,6 +38,7 @@ pub fn read(data: &[u8]) -> Outcome {
         rsa.as_ref().map(|_| ()),
         ed.as_ref().map(|_| ()),
         ed_public.as_ref().map(|_| ()),
+        rsa_public.as_ref().map(|_| ()),
     ];
     match &blocks {
         Err(_) => {
