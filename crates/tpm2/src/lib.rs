@@ -78,13 +78,16 @@
 pub mod command;
 pub mod commands;
 pub mod crypto;
+pub mod decode;
 pub mod error;
 pub mod marshal;
 pub mod policy;
 pub mod policy_key;
 pub mod public;
 pub mod rc;
+pub mod response;
 pub mod seal;
+pub mod sealed;
 pub mod session;
 #[cfg(feature = "swtpm")]
 pub mod swtpm;
@@ -95,9 +98,8 @@ pub use commands::{Object, Ticket};
 pub use error::{Error, ErrorKind};
 pub use policy_key::PolicyKey;
 pub use rc::ResponseCode;
-pub use seal::{
-    PcrValue, PrimaryAlg, SealPolicy, Sealed, UnsealInputs, pcr_extend, pcr_read, seal, unseal,
-};
+pub use seal::{PcrValue, SealPolicy, UnsealInputs, pcr_extend, pcr_read, seal, unseal};
+pub use sealed::{PrimaryAlg, Sealed};
 pub use session::{Session, SessionType};
 pub use transport::Transport;
 

@@ -9,9 +9,9 @@
 //! read as ([`SHAPES`]), or one of the two stored formats that are read from
 //! a LUKS2 token (the sealed blob, the serialized SRK handle).
 
-use tpm2::command::parse_response;
-use tpm2::commands::decode;
+use tpm2::decode;
 use tpm2::marshal::Reader;
+use tpm2::response::parse_response;
 use tpm2::{ResponseCode, Sealed};
 
 /// The furthest an input got.
