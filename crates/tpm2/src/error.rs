@@ -93,6 +93,9 @@ pub enum Error {
     /// The PCR-policy public key cannot be used.
     #[error("unusable PCR-policy public key: {reason}")]
     PolicyKey { reason: String },
+    /// A field of a `systemd-tpm2` token is not what it must be.
+    #[error("LUKS2 token field {field}: {reason}")]
+    Token { field: &'static str, reason: String },
     /// A value is out of the range a TPM structure allows.
     #[error("{what} is {len} bytes, at most {max} are allowed")]
     TooLong {
@@ -156,6 +159,7 @@ impl Error {
             | Error::SignatureMissing { .. }
             | Error::PolicyKey { .. }
             | Error::TooLong { .. }
+            | Error::Token { .. }
             | Error::NoSuchPcr { .. } => ErrorKind::BadInput,
             Error::Malformed { .. }
             | Error::UnexpectedResponse { .. }

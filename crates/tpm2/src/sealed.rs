@@ -125,10 +125,9 @@ impl Sealed {
         pin: bool,
     ) -> Result<Sealed, Error> {
         let (private, public) = Self::split_blob(blob)?;
-        let policy_hash: PolicyDigest = policy_hash.try_into().map_err(|_| Error::TooLong {
-            what: "tpm2-policy-hash (32 bytes expected)",
-            len: policy_hash.len(),
-            max: 32,
+        let policy_hash: PolicyDigest = policy_hash.try_into().map_err(|_| Error::Token {
+            field: "tpm2-policy-hash",
+            reason: format!("{} bytes, a SHA-256 digest has 32", policy_hash.len()),
         })?;
         let selection = |list: &[u32]| {
             PcrSelection::of(list).ok_or_else(|| Error::NoSuchPcr {
@@ -141,8 +140,20 @@ impl Sealed {
         };
         let (handle, srk_name, srk_public) = Self::parse_esys_tr(srk)?;
         if handle != SRK_HANDLE {
-            return Err(Error::SrkUnusable {
-                reason: format!("tpm2_srk names handle {handle:#x}, not {SRK_HANDLE:#x}"),
+            return Err(Error::Token {
+                field: "tpm2_srk",
+                reason: format!("handle {handle:#x}, not {SRK_HANDLE:#x}"),
+            });
+        }
+        let computed = srk_public.name()?;
+        if computed != srk_name {
+            return Err(Error::Token {
+                field: "tpm2_srk",
+                reason: format!(
+                    "its Name {} is not that of its public area, {}",
+                    crate::error::hex(&srk_name),
+                    crate::error::hex(&computed)
+                ),
             });
         }
         Ok(Sealed {

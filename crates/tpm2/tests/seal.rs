@@ -508,21 +508,33 @@ fn token_fields_round_trip() {
         unseal(&mut tpm, &again, &inputs).unwrap().as_slice(),
         SECRET
     );
-    let err = tpm2::Sealed::from_token(
-        &sealed.blob()[..40],
-        &[0; 32],
-        &[],
-        &[],
-        None,
-        PrimaryAlg::Ecc,
-        &sealed.srk_esys_tr(),
-        false,
-    )
-    .unwrap_err();
+    // Damaged fields are refused, naming the field.
+    let refused = |blob: &[u8], hash: &[u8], srk: &[u8]| {
+        tpm2::Sealed::from_token(blob, hash, &[7], &[], None, PrimaryAlg::Ecc, srk, false)
+            .unwrap_err()
+            .to_string()
+    };
+    let (blob, srk) = (sealed.blob(), sealed.srk_esys_tr());
+    assert_eq!(
+        refused(&blob[..40], &[0; 32], &srk),
+        "malformed TPM data: TPM2B_PRIVATE in the blob at byte 0"
+    );
+    assert_eq!(
+        refused(&blob, &[0; 31], &srk),
+        "LUKS2 token field tpm2-policy-hash: 31 bytes, a SHA-256 digest has 32"
+    );
+    let mut other_handle = srk.clone();
+    other_handle[3] = 2;
+    assert_eq!(
+        refused(&blob, &[0; 32], &other_handle),
+        "LUKS2 token field tpm2_srk: handle 0x81000002, not 0x81000001"
+    );
+    let mut other_name = srk.clone();
+    other_name[10] ^= 1;
+    let msg = refused(&blob, &[0; 32], &other_name);
     assert!(
-        err.to_string()
-            .starts_with("malformed TPM data: TPM2B_PRIVATE in the blob at byte 0"),
-        "{err}"
+        msg.starts_with("LUKS2 token field tpm2_srk: its Name 000b"),
+        "{msg}"
     );
 }
 
