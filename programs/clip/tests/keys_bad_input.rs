@@ -240,7 +240,7 @@ type Tamper = (&'static str, &'static str, fn(&Path));
 
 #[test]
 fn show_catches_mismatched_files() {
-    let cases: [Tamper; 10] = [
+    let cases: [Tamper; 13] = [
         ("esl-swap", "KEK.esl", |d| {
             fs::copy(d.join("PK.esl"), d.join("KEK.esl")).unwrap();
         }),
@@ -271,6 +271,34 @@ fn show_catches_mismatched_files() {
                        -----END PRIVATE KEY-----\n";
             fs::write(d.join("update.key"), key).unwrap();
         }),
+        (
+            "pcr-swap",
+            "pcr-policy.key does not match pcr-policy.pub",
+            |d| {
+                fs::copy(d.join("db.key"), d.join("pcr-policy.key")).unwrap();
+            },
+        ),
+        (
+            "pcr-lone",
+            "pcr-policy.key has no pcr-policy.pub beside it",
+            |d| {
+                fs::remove_file(d.join("pcr-policy.pub")).unwrap();
+            },
+        ),
+        (
+            "pcr-3072",
+            "pcr-policy.pub: the PCR-policy key is RSA-3072; it must be RSA-2048",
+            |d| {
+                let args = ["genpkey", "-algorithm", "RSA", "-pkeyopt"];
+                let mut args = args.to_vec();
+                args.extend(["rsa_keygen_bits:3072", "-out", "pcr-policy.key"]);
+                tool_in(d, "openssl", &args).expect(0);
+                let args = ["pkey", "-in", "pcr-policy.key", "-pubout"];
+                let mut args = args.to_vec();
+                args.extend(["-out", "pcr-policy.pub"]);
+                tool_in(d, "openssl", &args).expect(0);
+            },
+        ),
         // Keys of the wrong type are named.
         (
             "ec-key",
@@ -379,4 +407,139 @@ fn show_refuses_unreadable_sets() {
     keys(&[OsStr::new("show"), base.join("absent").as_os_str()])
         .expect(1)
         .stderr_has("cannot read");
+}
+
+/// A set made before the PCR-policy key existed: `generate` points at
+/// --add-missing, `show` says it is missing (and is otherwise content),
+/// --add-missing adds the pair and its keys.json entry and changes no other
+/// byte; it refuses a lone half, a set missing other files, or no set.
+#[test]
+fn add_missing_adds_the_pcr_key_and_nothing_else() {
+    let (src, generated) = set();
+    let base = scratch("keys_bad_input-add-missing");
+    let dir = base.join("keys");
+    copy_set(src, &dir);
+    for f in ["pcr-policy.key", "pcr-policy.pub"] {
+        fs::remove_file(dir.join(f)).unwrap();
+    }
+    let mut old_manifest = generated.clone();
+    let obj = old_manifest.as_object_mut().unwrap();
+    obj.remove("directory");
+    obj.remove("pcr_policy_key");
+    fs::write(
+        dir.join("keys.json"),
+        format!("{}\n", serde_json::to_string_pretty(&old_manifest).unwrap()),
+    )
+    .unwrap();
+    let before = snapshot(&dir);
+
+    keys(&[OsStr::new("generate"), dir.as_os_str()])
+        .expect(1)
+        .stderr_has(
+            "(or --add-missing to add only the PCR-policy key it lacks, keeping the others)",
+        );
+    keys(&[
+        OsStr::new("generate"),
+        dir.as_os_str(),
+        OsStr::new("--add-missing"),
+        OsStr::new("--force"),
+    ])
+    .expect(2);
+    let shown = keys(&[OsStr::new("show"), dir.as_os_str()]);
+    shown.assert_success();
+    assert!(
+        shown.stdout.contains(&format!(
+            "PCR key:    none: add one with `clip keys generate {} --add-missing`",
+            dir.display()
+        )),
+        "{}",
+        shown.stdout
+    );
+    assert_eq!(snapshot(&dir), before);
+
+    let run = keys(&[
+        OsStr::new("generate"),
+        dir.as_os_str(),
+        OsStr::new("--add-missing"),
+        OsStr::new("--json"),
+    ]);
+    run.assert_success();
+    let report = run.json();
+    assert_eq!(report["consistent"], true, "{report}");
+    let after = snapshot(&dir);
+    let names: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+    assert_eq!(listing(&dir), names, "staging directory left behind?");
+    for (name, bytes) in &before {
+        let now = &after.iter().find(|(n, _)| n == name).unwrap().1;
+        if name != "keys.json" {
+            assert_eq!(bytes, now, "{name} changed");
+        }
+    }
+    let mode = fs::metadata(dir.join("pcr-policy.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let manifest: Value = serde_json::from_slice(&read(&dir, "keys.json")).unwrap();
+    let mut without = manifest.clone();
+    let added = without
+        .as_object_mut()
+        .unwrap()
+        .remove("pcr_policy_key")
+        .unwrap();
+    assert_eq!(without, old_manifest);
+    assert_eq!(added, report["pcr_policy_key"]);
+    assert_ne!(added["pkfp"], generated["pcr_policy_key"]["pkfp"]);
+    assert_eq!(
+        added["sha256_fingerprint"],
+        sha256_hex(&tool_bytes(
+            &dir,
+            "openssl",
+            &["pkey", "-pubin", "-in", "pcr-policy.pub", "-outform", "DER"]
+        ))
+    );
+
+    // Again: nothing to add, nothing changed.
+    let complete = snapshot(&dir);
+    keys(&[
+        OsStr::new("generate"),
+        dir.as_os_str(),
+        OsStr::new("--add-missing"),
+    ])
+    .assert_success();
+    assert_eq!(snapshot(&dir), complete);
+
+    // A lone half is not completed: which key would the other be?
+    fs::remove_file(dir.join("pcr-policy.pub")).unwrap();
+    keys(&[
+        OsStr::new("generate"),
+        dir.as_os_str(),
+        OsStr::new("--add-missing"),
+    ])
+    .expect(1)
+    .stderr_has("has pcr-policy.key but not pcr-policy.pub: restore the missing file");
+    // Nor a set that lacks other files.
+    let partial = base.join("partial");
+    copy_set(src, &partial);
+    for f in ["pcr-policy.key", "pcr-policy.pub", "db.auth"] {
+        fs::remove_file(partial.join(f)).unwrap();
+    }
+    keys(&[
+        OsStr::new("generate"),
+        partial.as_os_str(),
+        OsStr::new("--add-missing"),
+    ])
+    .expect(1)
+    .stderr_has("lacks db.auth");
+    assert!(!partial.join("pcr-policy.key").exists());
+    let empty = base.join("empty");
+    fs::create_dir(&empty).unwrap();
+    keys(&[
+        OsStr::new("generate"),
+        empty.as_os_str(),
+        OsStr::new("--add-missing"),
+    ])
+    .expect(1)
+    .stderr_has("holds no key set; create one with `clip keys generate");
+    assert!(listing(&empty).is_empty());
 }

@@ -363,3 +363,61 @@ fn show_reports_a_consistent_set() {
         .unwrap();
     assert!(text.stdout.contains(fp), "{}", text.stdout);
 }
+
+/// The PCR-policy key: RSA-2048 with exponent 65537 as OpenSSL reads it,
+/// its public half in pcr-policy.pub, and keys.json's fingerprints as
+/// OpenSSL computes them (`pkfp` over the PKCS#1 public key, as
+/// systemd-measure's .pcrsig carries it).
+#[test]
+fn pcr_policy_key_is_what_openssl_and_systemd_expect() {
+    let (dir, out) = set();
+    let text = String::from_utf8(tool_bytes(
+        dir,
+        "openssl",
+        &["rsa", "-in", "pcr-policy.key", "-noout", "-text"],
+    ))
+    .unwrap();
+    assert!(
+        text.starts_with("Private-Key: (2048 bit, 2 primes)"),
+        "{text}"
+    );
+    assert!(text.contains("publicExponent: 65537 (0x10001)"), "{text}");
+    let public = tool_bytes(
+        dir,
+        "openssl",
+        &["pkey", "-in", "pcr-policy.key", "-pubout"],
+    );
+    assert_eq!(public, read(dir, "pcr-policy.pub"));
+    assert!(
+        String::from_utf8_lossy(&read(dir, "pcr-policy.key"))
+            .starts_with("-----BEGIN PRIVATE KEY-----\n")
+    );
+    let key = &out["pcr_policy_key"];
+    assert_eq!(key["algorithm"], "RSA-2048");
+    assert_eq!(
+        key["pkfp"],
+        sha256_hex(&tool_bytes(
+            dir,
+            "openssl",
+            &[
+                "rsa",
+                "-pubin",
+                "-in",
+                "pcr-policy.pub",
+                "-RSAPublicKey_out",
+                "-outform",
+                "DER"
+            ]
+        ))
+    );
+    assert_eq!(
+        key["sha256_fingerprint"],
+        sha256_hex(&tool_bytes(
+            dir,
+            "openssl",
+            &["pkey", "-pubin", "-in", "pcr-policy.pub", "-outform", "DER"]
+        ))
+    );
+    assert_eq!(key["files"]["private_key"], "pcr-policy.key");
+    assert_eq!(key["files"]["public_key"], "pcr-policy.pub");
+}

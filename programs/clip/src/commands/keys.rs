@@ -1,5 +1,5 @@
-//! `clip keys`: generate and inspect the Secure Boot key set (PK → KEK → db)
-//! and the update-signing key. See docs/keys.md.
+//! `clip keys`: generate and inspect the Secure Boot key set (PK → KEK → db),
+//! the update-signing key and the PCR-policy key. See docs/keys.md.
 //!
 //! The key material and every format live in the `secureboot` crate; this
 //! module chooses the time and the randomness, and writes the set
@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use secureboot::der::Encode;
 use secureboot::der::zeroize::Zeroizing;
 use secureboot::ed25519_dalek::VerifyingKey;
@@ -34,22 +35,31 @@ const OWNER_FILE: &str = "owner.guid";
 const NO_PK_FILE: &str = "noPK.auth";
 const UPDATE_KEY_FILE: &str = "update.key";
 const UPDATE_PUB_FILE: &str = "update.pub";
+/// The PCR-policy key: signs the PCR 11 values of the UKIs (`.pcrsig`).
+pub const PCR_KEY_FILE: &str = "pcr-policy.key";
+pub const PCR_PUB_FILE: &str = "pcr-policy.pub";
 const MANIFEST_FILE: &str = "keys.json";
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a Secure Boot key set (PK, KEK, db) and an update-signing key in DIR.
+    /// Create a Secure Boot key set (PK, KEK, db), an update-signing key and
+    /// a PCR-policy key in DIR.
     ///
     /// Writes PK/KEK/db .key .crt .cer .esl .auth, noPK.auth, owner.guid,
-    /// update.key, update.pub and keys.json. Private keys are mode 0600.
-    /// Times come from SOURCE_DATE_EPOCH when it is set.
+    /// update.key, update.pub, pcr-policy.key, pcr-policy.pub and
+    /// keys.json. Private keys are mode 0600. Times come from
+    /// SOURCE_DATE_EPOCH when it is set.
     Generate {
         /// Directory for the key set; created (mode 0700) if missing. An
         /// existing one must not be writable by group or others.
         dir: PathBuf,
         /// Replace the files of an existing key set in DIR.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "add_missing")]
         force: bool,
+        /// Add the keys an existing set in DIR lacks (the PCR-policy key of
+        /// sets made before it existed); every existing key is kept.
+        #[arg(long)]
+        add_missing: bool,
         /// Name in the certificate subjects ("NAME PK", "NAME KEK", "NAME db").
         #[arg(long, default_value = DEFAULT_NAME, value_name = "TEXT")]
         name: String,
@@ -73,8 +83,19 @@ pub fn run(cmd: KeysCommand) -> Result<()> {
         KeysCommand::Generate {
             dir,
             force,
+            add_missing: true,
+            json,
+            ..
+        } => {
+            debug_assert!(!force, "clap: --force conflicts with --add-missing");
+            add_missing(&dir, json)
+        }
+        KeysCommand::Generate {
+            dir,
+            force,
             name,
             json,
+            ..
         } => generate(&dir, force, &name, json),
         KeysCommand::Show { dir, json } => show(&dir, json),
     }
@@ -104,6 +125,8 @@ fn set_files() -> Vec<(String, bool)> {
         (OWNER_FILE.to_owned(), false),
         (UPDATE_KEY_FILE.to_owned(), true),
         (UPDATE_PUB_FILE.to_owned(), false),
+        (PCR_KEY_FILE.to_owned(), true),
+        (PCR_PUB_FILE.to_owned(), false),
         (MANIFEST_FILE.to_owned(), false),
     ]);
     files
@@ -167,6 +190,19 @@ fn describe_update_key(public: &VerifyingKey) -> Result<Value> {
     }))
 }
 
+/// Description of the PCR-policy key for keys.json and `show`.
+fn describe_pcr_key(public: &RsaPublicKey) -> Result<Value> {
+    let spki_der = public
+        .to_public_key_der()
+        .map_err(|e| anyhow!("cannot encode the PCR-policy public key: {e}"))?;
+    Ok(json!({
+        "algorithm": "RSA-2048",
+        "sha256_fingerprint": hex_sha256(spki_der.as_bytes()),
+        "pkfp": hex::encode(measure::signature::fingerprint(public)?),
+        "files": {"private_key": PCR_KEY_FILE, "public_key": PCR_PUB_FILE},
+    }))
+}
+
 /// Prints `Label: value` lines, or the object as JSON.
 fn print_report(object: &Value, lines: &[(&str, String)], as_json: bool) -> std::io::Result<()> {
     if as_json {
@@ -205,6 +241,22 @@ fn summary_lines(object: &Value) -> Vec<(&'static str, String)> {
             text(&u["sha256_fingerprint"])
         ),
     ));
+    let p = &object["pcr_policy_key"];
+    lines.push((
+        "PCR key",
+        if p.is_null() {
+            format!(
+                "none: add one with `clip keys generate {} --add-missing`",
+                text(&object["directory"])
+            )
+        } else {
+            format!(
+                "RSA-2048, pkfp {}, SPKI SHA-256 {}",
+                text(&p["pkfp"]),
+                text(&p["sha256_fingerprint"])
+            )
+        },
+    ));
     lines
 }
 
@@ -235,8 +287,11 @@ pub fn create(dir: &Path, force: bool, name: &str) -> Result<Value> {
     let set = KeySet::generate(&mut rng, name, created);
     spinner.finish_and_clear();
     let set = set.context("cannot generate the key set")?;
+    let pcr_key = PcrKey::generate(&mut rng)?;
     let mut manifest = manifest(&set, name)?;
-    let files = render(&set, &manifest)?;
+    manifest["pcr_policy_key"] = describe_pcr_key(&pcr_key.0.to_public_key())?;
+    let mut files = render(&set, &manifest)?;
+    files.extend(pcr_key.render()?);
     install(dir, target, staging, &files)?;
     tracing::info!("key set written to {}", dir.display());
 
@@ -261,6 +316,112 @@ fn manifest(set: &KeySet, name: &str) -> Result<Value> {
         "no_pk_update": NO_PK_FILE,
         "update_key": describe_update_key(&set.update.verifying_key())?,
     }))
+}
+
+/// The PCR-policy key (RSA-2048, exponent 65537).
+struct PcrKey(RsaPrivateKey);
+
+impl PcrKey {
+    fn generate(rng: &mut rand::rngs::OsRng) -> Result<Self> {
+        Ok(Self(
+            secureboot::cert::generate_rsa_key(rng)
+                .context("cannot generate the PCR-policy key")?,
+        ))
+    }
+
+    /// pcr-policy.key (PKCS#8 PEM, secret) and pcr-policy.pub
+    /// (SubjectPublicKeyInfo PEM, what ukify embeds as `.pcrpkey`).
+    fn render(&self) -> Result<[Staged; 2]> {
+        use secureboot::rsa::pkcs8::EncodePrivateKey;
+        let private = self
+            .0
+            .to_pkcs8_pem(secureboot::der::pem::LineEnding::LF)
+            .map_err(|e| anyhow!("cannot encode the PCR-policy key: {e}"))?;
+        let public = measure::signature::public_key_pem(&self.0.to_public_key())?;
+        Ok([
+            Staged {
+                name: PCR_KEY_FILE.to_owned(),
+                bytes: Zeroizing::new(private.as_bytes().to_vec()),
+                secret: true,
+            },
+            Staged {
+                name: PCR_PUB_FILE.to_owned(),
+                bytes: Zeroizing::new(public.into_bytes()),
+                secret: false,
+            },
+        ])
+    }
+}
+
+/// `generate --add-missing`: adds the PCR-policy key to an existing set
+/// that lacks it, never replacing a file, and records it in keys.json.
+fn add_missing(dir: &Path, as_json: bool) -> Result<()> {
+    let has = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
+    let set_files: Vec<String> = set_files()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n != PCR_KEY_FILE && n != PCR_PUB_FILE)
+        .collect();
+    let missing: Vec<&str> = set_files
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !has(n))
+        .collect();
+    if missing.len() == set_files.len() {
+        bail!(
+            "{} holds no key set; create one with `clip keys generate {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if !missing.is_empty() {
+        bail!(
+            "the key set in {} lacks {}: --add-missing adds only the PCR-policy key, \
+             which other keys do not depend on; restore the files from a backup",
+            dir.display(),
+            missing.join(", ")
+        );
+    }
+    match (has(PCR_KEY_FILE), has(PCR_PUB_FILE)) {
+        (true, true) => {
+            tracing::info!("{} already has every key; nothing added", dir.display());
+        }
+        (false, false) => {
+            // Read keys.json before any key is made: an unreadable one stops here.
+            let manifest_path = dir.join(MANIFEST_FILE);
+            let mut manifest: Value = serde_json::from_slice(&read(dir, MANIFEST_FILE)?)
+                .with_context(|| format!("{} is not JSON", manifest_path.display()))?;
+            if !manifest.is_object() {
+                bail!("{} is not a JSON object", manifest_path.display());
+            }
+            check_dir_mode(dir)?;
+            let staging = staging_dir(dir, Target::ExistingDir { force: false })?;
+            let mut rng = rand::rngs::OsRng;
+            let key = PcrKey::generate(&mut rng)?;
+            let files = key.render()?;
+            for file in &files {
+                write_new(staging.path(), file)?;
+            }
+            sync_dir(staging.path())?;
+            commit(dir, staging.path(), &[PCR_KEY_FILE, PCR_PUB_FILE], false)?;
+            sync_dir(dir)?;
+            manifest["pcr_policy_key"] = describe_pcr_key(&key.0.to_public_key())?;
+            crate::blockio::write_file_atomically(
+                &manifest_path,
+                format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes(),
+                0o644,
+                true,
+            )?;
+            tracing::info!("PCR-policy key added to {}", dir.display());
+        }
+        (key, _) => bail!(
+            "{} has {} but not {}: restore the missing file, or remove the other to make a new pair",
+            dir.display(),
+            if key { PCR_KEY_FILE } else { PCR_PUB_FILE },
+            if key { PCR_PUB_FILE } else { PCR_KEY_FILE }
+        ),
+    }
+    show(dir, as_json)
 }
 
 /// One file to write: name, contents, secret.
@@ -342,16 +503,7 @@ fn check_target(dir: &Path, force: bool) -> Result<Target> {
         Err(e) => Err(e).with_context(|| format!("cannot stat {}", dir.display())),
         Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", dir.display()),
         Ok(m) if m.permissions().mode() & 0o022 != 0 => {
-            // Others could replace the certificates and .auth files or,
-            // with the sticky bit (/tmp), plant files of the set first.
-            bail!(
-                "{} is writable by other users (mode {:04o}): they could plant or replace \
-                 the certificates and .auth files of the set; restrict it first \
-                 (chmod go-w {}) or use a new directory",
-                dir.display(),
-                m.permissions().mode() & 0o7777,
-                dir.display()
-            )
+            Err(writable_by_others(dir, m.permissions().mode()))
         }
         Ok(_) => {
             let existing: Vec<String> = set_files()
@@ -363,8 +515,17 @@ fn check_target(dir: &Path, force: bool) -> Result<Target> {
                 return Ok(Target::ExistingDir { force: false });
             }
             if !force {
+                let hint = if existing
+                    .iter()
+                    .any(|n| n == PCR_KEY_FILE || n == PCR_PUB_FILE)
+                {
+                    String::new()
+                } else {
+                    " (or --add-missing to add only the PCR-policy key it lacks, keeping the others)"
+                        .to_owned()
+                };
                 bail!(
-                    "{} already holds key files ({}); pass --force to replace them",
+                    "{} already holds key files ({}); pass --force to replace them{hint}",
                     dir.display(),
                     existing.join(", ")
                 );
@@ -378,6 +539,31 @@ fn check_target(dir: &Path, force: bool) -> Result<Target> {
             Ok(Target::ExistingDir { force: true })
         }
     }
+}
+
+/// Others could replace the certificates and .auth files of a directory
+/// they can write or, with the sticky bit (/tmp), plant files of the set.
+fn writable_by_others(dir: &Path, mode: u32) -> anyhow::Error {
+    anyhow!(
+        "{} is writable by other users (mode {:04o}): they could plant or replace \
+         the certificates and .auth files of the set; restrict it first \
+         (chmod go-w {}) or use a new directory",
+        dir.display(),
+        mode & 0o7777,
+        dir.display()
+    )
+}
+
+/// An existing key directory must not be writable by group or others.
+fn check_dir_mode(dir: &Path) -> Result<()> {
+    let mode = fs::metadata(dir)
+        .with_context(|| format!("cannot stat {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        return Err(writable_by_others(dir, mode));
+    }
+    Ok(())
 }
 
 fn parent_of(dir: &Path) -> &Path {
@@ -616,6 +802,7 @@ fn show(dir: &Path, as_json: bool) -> Result<()> {
         Err(e) => problems.push(format!("{NO_PK_FILE}: {e}")),
     }
     let update_key = check_update_key(dir, &mut problems)?;
+    let pcr_policy_key = check_pcr_key(dir, &mut problems);
     let name = fs::read(dir.join(MANIFEST_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -628,6 +815,7 @@ fn show(dir: &Path, as_json: bool) -> Result<()> {
         "created": created,
         "secure_boot": sb,
         "update_key": update_key,
+        "pcr_policy_key": pcr_policy_key,
         "consistent": problems.is_empty(),
         "problems": problems,
     });
@@ -680,6 +868,50 @@ fn check_update_key(dir: &Path, problems: &mut Vec<String>) -> Result<Value> {
         Err(e) => problems.push(format!("{UPDATE_KEY_FILE}: {e}")),
     }
     describe_update_key(&public)
+}
+
+/// The PCR-policy key pair, described; `null` when the set has none (made
+/// before it existed: not a problem for `show`, `clip build` asks for it).
+/// A lone half, an unreadable file, a key a TPM cannot use or halves that
+/// do not match are problems.
+fn check_pcr_key(dir: &Path, problems: &mut Vec<String>) -> Value {
+    let has = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
+    match (has(PCR_KEY_FILE), has(PCR_PUB_FILE)) {
+        (false, false) => return Value::Null,
+        (true, false) => {
+            problems.push(format!("{PCR_KEY_FILE} has no {PCR_PUB_FILE} beside it"));
+            return Value::Null;
+        }
+        (false, true) => {
+            problems.push(format!("{PCR_PUB_FILE} has no {PCR_KEY_FILE} beside it"));
+            return Value::Null;
+        }
+        (true, true) => {}
+    }
+    let public = match read(dir, PCR_PUB_FILE)
+        .and_then(|b| keyfile::rsa_public_key(&b).map_err(anyhow::Error::from))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(format!("{PCR_PUB_FILE}: {e:#}"));
+            return Value::Null;
+        }
+    };
+    if let Err(e) = measure::signature::check_public_key(&public) {
+        problems.push(format!("{PCR_PUB_FILE}: {e}"));
+    }
+    let private = read(dir, PCR_KEY_FILE)
+        .map(Zeroizing::new)
+        .and_then(|pem| keyfile::rsa_private_key(&pem).map_err(anyhow::Error::from));
+    match private {
+        Ok(key) if key.to_public_key() == public => {}
+        Ok(_) => problems.push(format!("{PCR_KEY_FILE} does not match {PCR_PUB_FILE}")),
+        Err(e) => problems.push(format!("{PCR_KEY_FILE}: {e:#}")),
+    }
+    describe_pcr_key(&public).unwrap_or_else(|e| {
+        problems.push(format!("{PCR_PUB_FILE}: {e:#}"));
+        Value::Null
+    })
 }
 
 #[cfg(test)]
@@ -741,12 +973,21 @@ mod tests {
     #[test]
     fn file_list() {
         let files = set_files();
-        assert_eq!(files.len(), 20);
+        assert_eq!(files.len(), 22);
         let secret: Vec<&str> = files
             .iter()
             .filter(|(_, s)| *s)
             .map(|(n, _)| n.as_str())
             .collect();
-        assert_eq!(secret, ["PK.key", "KEK.key", "db.key", "update.key"]);
+        assert_eq!(
+            secret,
+            [
+                "PK.key",
+                "KEK.key",
+                "db.key",
+                "update.key",
+                "pcr-policy.key"
+            ]
+        );
     }
 }
