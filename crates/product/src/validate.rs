@@ -133,7 +133,7 @@ const MIB: u64 = 1 << 20;
 const MIN_ESP: u64 = 64 * MIB;
 const MAX_ESP: u64 = 4096 * MIB;
 const MIN_ROOT: u64 = 256 * MIB;
-const MIN_STATE: u64 = 32 * MIB;
+const MIN_STATE: u64 = 48 * MIB;
 /// Upper bound for any one partition (and their sum): 16 TiB.
 const MAX_PART: u64 = 16 << 40;
 

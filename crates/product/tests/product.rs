@@ -440,7 +440,7 @@ fn bad_fields_are_named() {
         (
             "partitions.state",
             s("16M"),
-            r#"partitions.state: "16M" is below the minimum of 32M"#,
+            r#"partitions.state: "16M" is below the minimum of 48M"#,
         ),
         (
             "partitions.state",

@@ -16,7 +16,12 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+/// O_NONBLOCK: /dev/kmsg blocks at the end of the log otherwise.
+fn libc_o_nonblock() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
+}
 
 fn line(text: &str) {
     let _ = std::io::stdout().write_all(format!("ROOTINIT: {text}\n").as_bytes());
@@ -128,6 +133,33 @@ fn main() {
         let ok = fs::write("/etc/machine-id", "0123456789abcdef0123456789abcdef\n").is_ok();
         check(ok, "write /etc/machine-id".into());
     }
+
+    // What clip-init left in the kernel log: its lines (all of them, at
+    // debug level), but never the recovery key it showed on the console.
+    let (mut ours, mut secret) = (0, 0);
+    if let Ok(kmsg) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_o_nonblock())
+        .open("/dev/kmsg")
+    {
+        let mut kmsg = kmsg;
+        let mut record = vec![0u8; 8192];
+        while let Ok(n) = std::io::Read::read(&mut kmsg, &mut record) {
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&record[..n]);
+            ours += usize::from(text.contains("clip-init: "));
+            secret += usize::from(text.contains("RECOVERY KEY"));
+        }
+    }
+    line(&format!(
+        "kmsg clip-init-lines={ours} recovery-key-lines={secret}"
+    ));
+    check(
+        ours > 0 && secret == 0,
+        "kmsg has clip-init's lines and no recovery key".into(),
+    );
 
     if failures.is_empty() {
         line("result=ok");

@@ -77,3 +77,60 @@ pub fn install_panic_hook() {
         fatal(&format!("internal error: {info}"));
     }));
 }
+
+/// Shows a secret (the recovery key) on the console only: never in the
+/// kernel log, which the running system keeps in its journal.
+pub fn show_secret(label: &str, secret: &str) {
+    let text = format!("{PREFIX}{label}\n{PREFIX}\n{PREFIX}    {secret}\n{PREFIX}\n");
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Asks for a secret on the console: prints `prompt`, reads one line with
+/// echo off, for at most `timeout`. `None` when nothing (or an empty line)
+/// came in time, or the console cannot be read.
+pub fn ask_secret(prompt: &str, timeout: Duration) -> Option<zeroize::Zeroizing<String>> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).ok();
+    if let Some(t) = &saved {
+        let mut quiet = t.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        quiet.local_modes.insert(LocalModes::ICANON);
+        let _ = tcsetattr(&stdin, OptionalActions::Flush, &quiet);
+    }
+    let _ = std::io::stderr().write_all(format!("{PREFIX}{prompt}").as_bytes());
+    let deadline = std::time::Instant::now() + timeout;
+    let mut line = zeroize::Zeroizing::new(Vec::new());
+    let mut byte = [0u8; 1];
+    let got = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        let ts = rustix::event::Timespec::try_from(left).ok();
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break false,
+        }
+        match rustix::io::read(&stdin, &mut byte) {
+            Ok(0) | Err(_) => break false,
+            Ok(_) if byte[0] == b'\n' || byte[0] == b'\r' => break true,
+            Ok(_) => line.push(byte[0]),
+        }
+    };
+    if let Some(t) = &saved {
+        let _ = tcsetattr(&stdin, OptionalActions::Flush, t);
+    }
+    let _ = std::io::stderr().write_all(b"\n");
+    if !got || line.is_empty() {
+        return None;
+    }
+    String::from_utf8(std::mem::take(&mut *line))
+        .ok()
+        .map(zeroize::Zeroizing::new)
+}

@@ -7,7 +7,9 @@
 //! 4. find the disk by the root hash's partition UUIDs ([`disk`]);
 //! 5. map the root through dm-verity and check it reports `V` ([`verity`]);
 //! 6. mount it read-only (EROFS) at /sysroot;
-//! 7. mount the state partition, formatting it on first boot ([`statefs`]);
+//! 7. open the encrypted state partition (LUKS2, dm-integrity, dm-crypt;
+//!    created on first boot; the TPM or the recovery key unlocks it:
+//!    [`statecrypt`]) and mount its ext4 ([`statefs`]);
 //! 8. create/seed/keep and bind-mount each state path ([`state`]);
 //! 9. detach the state mount (the bind mounts keep it);
 //! 10. switch_root and exec systemd ([`switch`]).
@@ -21,8 +23,10 @@ mod mapper;
 mod modules;
 mod seed;
 mod state;
+mod statecrypt;
 mod statefs;
 mod switch;
+mod tpmkey;
 mod verity;
 
 use std::convert::Infallible;
@@ -121,7 +125,9 @@ fn run() -> Result<Infallible> {
             found.disk
         )
     })?;
-    let state_dir = statefs::mount_state(sysroot, &state_part.dev)?;
+    let mut tpm = tpmkey::TpmKey::new();
+    let opened = statecrypt::open(&state_part.dev, &config.encryption, &mut tpm)?;
+    let state_dir = statefs::mount_state(sysroot, &opened.node, opened.fresh)?;
     state::apply(sysroot, &state_dir, &config)?;
     unmount(&state_dir, UnmountFlags::DETACH)
         .with_context(|| format!("cannot detach {}", state_dir.display()))?;

@@ -1,9 +1,10 @@
-//! Step 7: the state file system (ext4 on the GPT partition of type "var"
-//! named `state`), formatted on first boot.
+//! Step 7b: the state file system: ext4 on the opened state volume
+//! ([`crate::statecrypt`]), formatted when that volume was just created.
 //!
-//! A partition without an ext4 superblock is formatted only if it is blank
-//! (its first MiB all zeros, as the image builder leaves it): anything else
-//! may be data, and is never overwritten. The formatter is the root's own
+//! A volume that was not just created must hold ext4: anything else may be
+//! data, and is never overwritten (nor read ahead of time: the sectors of a
+//! new dm-integrity volume that were never written do not read at all).
+//! The formatter is the root's own
 //! `mke2fs`, run through the root's dynamic loader (the initramfs has no
 //! libraries). Paths are resolved inside /sysroot as a chroot would
 //! (`openat2(RESOLVE_IN_ROOT)`), because Debian's `/lib64/ld-linux-x86-64.so.2`
@@ -27,8 +28,6 @@ const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
 const LIBRARY_DIR: &str = "/usr/lib/x86_64-linux-gnu";
 const MKE2FS: &str = "/usr/sbin/mke2fs";
 const MKE2FS_CONF: &str = "/etc/mke2fs.conf";
-/// How much of a partition without a superblock must be zero to count as blank.
-const BLANK_CHECK: usize = 1 << 20;
 
 /// ext4 superblock magic 0xEF53 at byte 1024 + 0x38.
 pub fn has_ext_superblock(head: &[u8]) -> bool {
@@ -51,23 +50,19 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf> {
         .with_context(|| format!("cannot resolve {path} in {}", root.display()))
 }
 
-/// Formats `dev` if it is blank; errors if it is neither ext4 nor blank.
-fn format_if_blank(sysroot: &Path, dev: &Path) -> Result<()> {
-    let file = File::open(dev)
-        .with_context(|| format!("cannot open state partition {}", dev.display()))?;
-    let mut head = vec![0u8; BLANK_CHECK];
-    file.read_exact_at(&mut head, 0).with_context(|| {
-        format!(
-            "cannot read the first MiB of state partition {}",
-            dev.display()
-        )
-    })?;
-    if has_ext_superblock(&head) {
-        return Ok(());
-    }
-    if head.iter().any(|&b| b != 0) {
+/// Formats `dev` when `fresh`; otherwise it must already hold ext4.
+fn format_if_fresh(sysroot: &Path, dev: &Path, fresh: bool) -> Result<()> {
+    if !fresh {
+        let file = File::open(dev)
+            .with_context(|| format!("cannot open state volume {}", dev.display()))?;
+        let mut head = vec![0u8; 4096];
+        file.read_exact_at(&mut head, 0)
+            .with_context(|| format!("cannot read state volume {}", dev.display()))?;
+        if has_ext_superblock(&head) {
+            return Ok(());
+        }
         bail!(
-            "state partition {} has no ext4 superblock but is not blank; refusing to format it",
+            "state volume {} holds no ext4 file system; refusing to format it",
             dev.display()
         );
     }
@@ -85,7 +80,7 @@ fn format_if_blank(sysroot: &Path, dev: &Path) -> Result<()> {
         cmd.env("MKE2FS_CONFIG", conf);
     }
     say(&format!(
-        "state partition {} is blank: formatting it: {} --library-path {} {} -t ext4 -q -L state -F {}",
+        "state volume {} is new: formatting it: {} --library-path {} {} -t ext4 -q -L state -F {}",
         dev.display(),
         loader.display(),
         libs.display(),
@@ -96,25 +91,22 @@ fn format_if_blank(sysroot: &Path, dev: &Path) -> Result<()> {
         .status()
         .with_context(|| format!("cannot run {}", mke2fs.display()))?;
     if !status.success() {
-        bail!(
-            "mke2fs of state partition {} failed ({status})",
-            dev.display()
-        );
+        bail!("mke2fs of state volume {} failed ({status})", dev.display());
     }
     Ok(())
 }
 
-/// Formats (first boot) and mounts the state partition at [`MOUNT_POINT`],
+/// Formats (first boot) and mounts the state volume at [`MOUNT_POINT`],
 /// nodev,nosuid,noexec (and nosymfollow while clip-init works in it).
-pub fn mount_state(sysroot: &Path, dev: &Path) -> Result<PathBuf> {
-    format_if_blank(sysroot, dev)?;
+pub fn mount_state(sysroot: &Path, dev: &Path, fresh: bool) -> Result<PathBuf> {
+    format_if_fresh(sysroot, dev, fresh)?;
     let at = PathBuf::from(MOUNT_POINT);
     std::fs::create_dir_all(&at).with_context(|| format!("cannot create {MOUNT_POINT}"))?;
     let flags =
         MountFlags::NODEV | MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NOSYMFOLLOW;
     mount(dev, &at, "ext4", flags, None).with_context(|| {
         format!(
-            "cannot mount state partition {} (ext4) on {MOUNT_POINT}",
+            "cannot mount state volume {} (ext4) on {MOUNT_POINT}",
             dev.display()
         )
     })?;

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,7 +18,17 @@ use sha2::Digest;
 /// a soft dependency of ext4, jbd2 and libcrc32c (modules.softdep), loaded
 /// through the crypto API, so it is named here; the generic one, because
 /// crc32c-intel needs SSE4.2, which QEMU's default TCG CPU lacks.
-pub const MODULES: &[&str] = &["crc32c_generic", "virtio_blk", "dm-verity", "erofs", "ext4"];
+pub const MODULES: &[&str] = &[
+    "crc32c_generic",
+    "virtio_blk",
+    "dm-verity",
+    "erofs",
+    "ext4",
+    "dm-integrity",
+    "dm-crypt",
+    "xts",
+    "authenc",
+];
 pub const MIB: u64 = 1 << 20;
 pub const SALT: [u8; 32] = [0x5a; 32];
 
@@ -240,6 +250,9 @@ pub struct Disk {
     pub data_blocks: u64,
     /// Byte offset and size of the root partition in the image.
     pub root_offset: u64,
+    /// Byte range of the state partition in the image.
+    pub state_offset: u64,
+    pub state_size: u64,
     pub root_size: u64,
 }
 
@@ -264,6 +277,13 @@ impl Disk {
         f.read_exact_at(&mut b, self.root_offset + offset).unwrap();
         f.write_all_at(&[b[0] ^ 0x01], self.root_offset + offset)
             .unwrap();
+    }
+
+    pub fn state_bytes(&self) -> Vec<u8> {
+        let f = std::fs::File::open(&self.path).unwrap();
+        let mut b = vec![0u8; usize::try_from(self.state_size).unwrap()];
+        f.read_exact_at(&mut b, self.state_offset).unwrap();
+        b
     }
 
     pub fn root_bytes(&self) -> Vec<u8> {
@@ -325,7 +345,7 @@ pub fn disk_with(
     let verity_size = u64::try_from(hash_part.len())
         .unwrap()
         .next_multiple_of(MIB);
-    let state_size = 16 * MIB;
+    let state_size = 64 * MIB;
     let disk_size = MIB + root_size + verity_size + state_size + 3 * MIB;
     let spec = |ty, unique, name: &str, size| PartitionSpec {
         type_guid: ty,
@@ -364,6 +384,8 @@ pub fn disk_with(
         root_hash,
         data_blocks,
         root_offset,
+        state_offset: gpt.partitions[3].offset(),
+        state_size: gpt.partitions[3].size(),
         root_size: u64::try_from(data.len()).unwrap(),
     }
 }
@@ -430,6 +452,12 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Boots `disk` with `cmdline`, killing QEMU after [`BOOT_TIMEOUT`].
 pub fn boot(bed: &Bed, disk: &Path, cmdline: &str) -> Boot {
+    boot_answering(bed, disk, cmdline, &[])
+}
+
+/// [`boot`], typing each reply on the console (then Enter) the first time
+/// its prompt shows.
+pub fn boot_answering(bed: &Bed, disk: &Path, cmdline: &str, answers: &[(&str, &str)]) -> Boot {
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
         .args([
@@ -450,27 +478,47 @@ pub fn boot(bed: &Bed, disk: &Path, cmdline: &str) -> Boot {
         .args(["-append", cmdline])
         .arg("-drive")
         .arg(format!("file={},if=virtio,format=raw", disk.display()))
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot start qemu-system-x86_64 (package qemu-system-x86)");
+    let mut stdin = child.stdin.take();
+    let answers: Vec<(String, String)> = answers
+        .iter()
+        .map(|(p, r)| ((*p).to_owned(), (*r).to_owned()))
+        .collect();
+    let mut answered = vec![false; answers.len()];
     let serial = Arc::new(Mutex::new(String::new()));
     let switch_at = Arc::new(Mutex::new(None));
     let reader = {
         let stdout = child.stdout.take().unwrap();
         let serial = Arc::clone(&serial);
         let switch_at = Arc::clone(&switch_at);
+        // Chunks, not lines: a prompt waits for its answer without a newline.
         std::thread::spawn(move || {
-            for l in BufReader::new(stdout).split(b'\n') {
-                let Ok(l) = l else { break };
-                let l = String::from_utf8_lossy(&l).replace('\r', "");
-                if l.contains("clip-init: switching to systemd") {
+            let mut stdout = stdout;
+            let mut buf = [0u8; 4096];
+            let mut pending = Vec::new();
+            loop {
+                let n = match std::io::Read::read(&mut stdout, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                pending.extend_from_slice(&buf[..n]);
+                // Keep an incomplete UTF-8 sequence for the next chunk.
+                let valid = match std::str::from_utf8(&pending) {
+                    Ok(_) => pending.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => pending.len(),
+                };
+                let text = String::from_utf8_lossy(&pending[..valid]).replace('\r', "");
+                pending.drain(..valid);
+                let mut s = serial.lock().unwrap();
+                s.push_str(&text);
+                if s.contains("clip-init: switching to systemd") {
                     switch_at.lock().unwrap().get_or_insert(start.elapsed());
                 }
-                let mut s = serial.lock().unwrap();
-                s.push_str(&l);
-                s.push('\n');
             }
         })
     };
@@ -478,6 +526,19 @@ pub fn boot(bed: &Bed, disk: &Path, cmdline: &str) -> Boot {
     loop {
         if child.try_wait().unwrap().is_some() {
             break;
+        }
+        {
+            let seen = serial.lock().unwrap();
+            for (i, (prompt, reply)) in answers.iter().enumerate() {
+                if !answered[i] && seen.contains(prompt.as_str()) {
+                    answered[i] = true;
+                    if let Some(stdin) = stdin.as_mut() {
+                        let _ = stdin
+                            .write_all(format!("{reply}\r").as_bytes())
+                            .and_then(|()| stdin.flush());
+                    }
+                }
+            }
         }
         if start.elapsed() > BOOT_TIMEOUT {
             timed_out = true;
