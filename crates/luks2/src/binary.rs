@@ -358,6 +358,8 @@ mod tests {
             b[CSUM..CSUM + 64].fill(0);
             let sum = Hash::Sha256.digest(&[&b, &json]);
             b[CSUM..CSUM + 32].copy_from_slice(&sum);
+            // A byte in the checksum field past the digest is not covered by it.
+            b[at] = v;
             parse(&b, &json, 0, c).unwrap_err()
         };
         assert_eq!(

@@ -28,7 +28,9 @@ pub enum Outcome {
 fn read_at(data: &[u8]) -> impl FnMut(u64, &mut [u8]) -> std::io::Result<()> + '_ {
     move |offset, buf| {
         buf.fill(0);
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
         let n = (data.len() - start).min(buf.len());
         buf[..n].copy_from_slice(&data[start..start + n]);
         Ok(())
@@ -40,14 +42,20 @@ struct Counter(u64);
 
 impl rand_core::RngCore for Counter {
     fn next_u32(&mut self) -> u32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0.to_le_bytes()[4..].iter().fold(0, |a, &b| (a << 8) | u32::from(b))
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0.to_le_bytes()[4..]
+            .iter()
+            .fold(0, |a, &b| (a << 8) | u32::from(b))
     }
     fn next_u64(&mut self) -> u64 {
         (u64::from(self.next_u32()) << 32) | u64::from(self.next_u32())
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        dest.iter_mut().for_each(|b| *b = self.next_u32().to_le_bytes()[0]);
+        dest.iter_mut()
+            .for_each(|b| *b = self.next_u32().to_le_bytes()[0]);
     }
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
         self.fill_bytes(dest);
@@ -107,7 +115,10 @@ pub fn check(data: &[u8]) -> Outcome {
         }
         Err(e) => panic!("an unreadable header must name both copies, got: {e}"),
     };
-    let both = header.copies().iter().all(|c| matches!(c, CopyState::Valid { .. }));
+    let both = header
+        .copies()
+        .iter()
+        .all(|c| matches!(c, CopyState::Valid { .. }));
     let activatable = header.activation(DEVICE_SIZE).is_ok();
 
     let mut updated = header.clone();
@@ -119,7 +130,11 @@ pub fn check(data: &[u8]) -> Outcome {
         Err(e) => panic!("a header that reads cannot be written back: {e}"),
     };
     let offset = |w: &luks2::Write| usize::try_from(w.offset).unwrap_or(usize::MAX);
-    let end = writes.iter().map(|w| offset(w) + w.bytes.len()).max().unwrap_or(0);
+    let end = writes
+        .iter()
+        .map(|w| offset(w) + w.bytes.len())
+        .max()
+        .unwrap_or(0);
     let mut image = data.to_vec();
     if image.len() < end {
         image.resize(end, 0);
@@ -130,7 +145,12 @@ pub fn check(data: &[u8]) -> Outcome {
     let again = Header::read(DEVICE_SIZE, read_at(&image)).expect("what commit writes reads back");
     assert_eq!(again.metadata(), header.metadata());
     assert_eq!(again.seqid(), header.seqid() + 1);
-    assert!(again.copies().iter().all(|c| matches!(c, CopyState::Valid { .. })));
+    assert!(
+        again
+            .copies()
+            .iter()
+            .all(|c| matches!(c, CopyState::Valid { .. }))
+    );
 
     outcome(both, activatable)
 }
