@@ -298,6 +298,21 @@ fn format_refusals_and_integrity() {
     .stderr_has("is empty");
     assert!(!d.path("missing.img").exists());
 
+    // Existing contents (here a fake ext4 magic at 1080) need --force too.
+    let full = d.s("full.img");
+    let mut bytes = vec![0u8; 20 << 20];
+    bytes[1080..1082].copy_from_slice(&[0x53, 0xef]);
+    std::fs::write(&full, &bytes).unwrap();
+    clip(&["luks", "format", &full, "--key-file", &key, "--pbkdf-minimal"])
+        .expect(1)
+        .stderr_has("is not empty (non-zero byte at offset 1080): formatting would destroy its contents; use --force");
+    assert!(
+        std::fs::read(&full).unwrap() == bytes,
+        "a refused format changed the file"
+    );
+    d.format(&full, &key, &["--force"]);
+    assert_eq!(d.cryptsetup_opens(&full, &key), 0);
+
     let img = d.s("int.img");
     let report = d.format(&img, &key, &["--size", MIB20, "--integrity", "hmac-sha256"]);
     assert_eq!(report["integrity"], "hmac(sha256)");

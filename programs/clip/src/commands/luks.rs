@@ -164,7 +164,8 @@ pub struct FormatArgs {
     key: KeyArgs,
     #[command(flatten)]
     kdf: KdfArgs,
-    /// Overwrite an existing LUKS header (its keys and so the data are lost).
+    /// Overwrite an existing LUKS header (its keys and so the data are lost)
+    /// or other contents (a non-zero byte in the first MiB).
     #[arg(long)]
     force: bool,
     #[arg(long)]
@@ -306,6 +307,21 @@ fn existing_header(target: &Target) -> Option<u64> {
         })
 }
 
+/// Bytes of a target looked at for existing contents (filesystem
+/// superblocks live in the first 64 KiB).
+const CONTENT_PROBE: u64 = 1 << 20;
+
+/// The offset of the first non-zero byte in the first MiB, if any.
+fn first_data(target: &Target) -> Result<Option<u64>> {
+    let len = usize::try_from(target.size.min(CONTENT_PROBE)).unwrap_or(0);
+    let mut buf = vec![0u8; len];
+    target
+        .file
+        .read_exact_at(&mut buf, 0)
+        .context("cannot read the target")?;
+    Ok(buf.iter().position(|&b| b != 0).map(|i| i as u64))
+}
+
 fn integrity_name(cli: &str) -> Result<String> {
     // cryptsetup's crypt_parse_integrity_mode.
     Ok(match cli {
@@ -334,6 +350,12 @@ fn format(args: &FormatArgs) -> Result<()> {
                 );
             }
             tracing::warn!("overwriting the LUKS header of {}", path.display());
+        } else if let Some(offset) = first_data(&target)?.filter(|_| !args.force) {
+            bail!(
+                "{} is not empty (non-zero byte at offset {offset}): formatting would destroy \
+                 its contents; use --force to do it anyway",
+                path.display()
+            );
         }
         if let Some(size) = args.size.filter(|&s| s != target.size) {
             bail!(
