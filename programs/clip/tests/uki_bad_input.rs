@@ -279,3 +279,106 @@ fn causes_are_printed_once() {
         "error: cannot build the UKI: cannot add the sections to the stub: new .sbat contents of",
     );
 }
+
+/// An openssl RSA key: (private, public) PEM paths in `inputs`' directory.
+fn openssl_key(inputs: &Inputs, tag: &str, bits: &str) -> (String, String) {
+    let key = inputs.path(&format!("{tag}.key"));
+    let public = inputs.path(&format!("{tag}.pub"));
+    uki_support::run(
+        std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt"])
+            .arg(format!("rsa_keygen_bits:{bits}"))
+            .arg("-out")
+            .arg(&key),
+    );
+    uki_support::run(
+        std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&public),
+    );
+    (s(&key), s(&public))
+}
+
+/// PCR-policy keys a TPM could not use, or halves of different keys, are
+/// refused before anything is written; --phase needs a key to sign with.
+#[test]
+fn unusable_pcr_policy_keys() {
+    let inputs = Inputs::new(&[100]);
+    let (key, public) = openssl_key(&inputs, "a", "2048");
+    let (_, other) = openssl_key(&inputs, "b", "2048");
+    let (big, big_public) = openssl_key(&inputs, "c", "3072");
+    fails(
+        &inputs,
+        &[("--pcr-private-key", &key), ("--pcr-public-key", &other)],
+        &format!("error: {other} is not the public key of {key}"),
+    );
+    fails(
+        &inputs,
+        &[("--pcr-private-key", &big)],
+        &format!(
+            "error: cannot use PCR-policy key {big}: the PCR-policy key is RSA-3072; it must be RSA-2048"
+        ),
+    );
+    fails(
+        &inputs,
+        &[("--pcr-public-key", &big_public)],
+        "the PCR-policy key is RSA-3072",
+    );
+    let pkcs1 = inputs.path("pkcs1.pub");
+    uki_support::run(
+        std::process::Command::new("openssl")
+            .args(["rsa", "-pubin", "-in", &public, "-RSAPublicKey_out", "-out"])
+            .arg(&pkcs1),
+    );
+    fails(
+        &inputs,
+        &[
+            ("--pcr-private-key", &key),
+            ("--pcr-public-key", &s(&pkcs1)),
+        ],
+        "is a PKCS#1 RSAPublicKey, not a SubjectPublicKeyInfo; convert it: openssl rsa -RSAPublicKey_in",
+    );
+    fails(
+        &inputs,
+        &[("--pcr-private-key", &public)],
+        &format!("cannot use PCR-policy private key {public}: no private key among the PEM blocks"),
+    );
+    let mut args = inputs.args();
+    args.extend(["--cmdline", "x", "--phase", "enter-initrd", "--out"].map(str::to_owned));
+    args.push(s(&inputs.path("x.efi")));
+    clip(&args).expect(2).stderr_has("--pcr-private-key <FILE>");
+}
+
+/// --pcr-public-key alone embeds .pcrpkey (the file, verbatim) and signs
+/// nothing, as ukify does.
+#[test]
+fn pcr_public_key_alone_embeds_pcrpkey_only() {
+    let inputs = Inputs::new(&[100]);
+    let (_, public) = openssl_key(&inputs, "a", "2048");
+    let out = inputs.path("uki.efi");
+    let mut args = inputs.args();
+    args.extend(
+        [
+            "--cmdline",
+            "quiet",
+            "--pcr-public-key",
+            &public,
+            "--json",
+            "--out",
+        ]
+        .map(str::to_owned),
+    );
+    args.push(s(&out));
+    let report = clip(&args).expect(0).json();
+    assert!(report["pcr_signatures"].is_null(), "{report}");
+    assert_eq!(report["pcr11_after_stub"].as_str().unwrap().len(), 64);
+    let bytes = std::fs::read(&out).unwrap();
+    let pe = pe::PeFile::parse(&bytes).unwrap();
+    assert_eq!(
+        pe.section_contents(pe.section(".pcrpkey").unwrap()),
+        &std::fs::read(&public).unwrap()[..]
+    );
+    assert!(pe.section(".pcrsig").is_none());
+}

@@ -367,6 +367,120 @@ fn matches_trixie_ukify_byte_for_byte_but_the_checksum() {
     }
 }
 
+/// An RSA-2048 PCR-policy key made by openssl: (private, public) PEM paths.
+fn pcr_key(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join("pcr.key");
+    let public = dir.join("pcr.pub");
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key));
+    run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public));
+    (key, public)
+}
+
+/// With a PCR-policy key, trixie's ukify (which runs trixie's
+/// systemd-measure to sign, `--tools`) and `clip uki build` still write the
+/// same bytes but the CheckSum: the same `.pcrpkey` (the public key file)
+/// before `.linux`, the same measurement and signatures, the same `.pcrsig`
+/// JSON (Python's json.dumps) last.
+#[test]
+fn matches_trixie_ukify_with_a_pcr_signature_byte_for_byte_but_the_checksum() {
+    let inputs = Inputs::new(&[300_007]);
+    let (key, public) = pcr_key(inputs.dir.path());
+    for phases in [
+        &["enter-initrd"][..],
+        &["enter-initrd:leave-initrd", "enter-initrd"],
+    ] {
+        let mut extra = vec![
+            "--pcr-private-key".to_owned(),
+            s(&key),
+            "--pcr-public-key".to_owned(),
+            s(&public),
+        ];
+        for p in phases {
+            extra.extend(["--phase".to_owned(), (*p).to_owned()]);
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let _ = std::fs::remove_file(inputs.path("uki.efi"));
+        let (ours, report) = build(&inputs, &extra);
+        let theirs = inputs.path("ukify-pcr.efi");
+        let _ = std::fs::remove_file(&theirs);
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(uki_support::ukify())
+            .arg("build")
+            .arg("--stub")
+            .arg(&inputs.stub)
+            .arg("--linux")
+            .arg(&inputs.linux);
+        for i in &inputs.initrds {
+            cmd.arg("--initrd").arg(i);
+        }
+        cmd.arg(format!("--cmdline={CMDLINE}"))
+            .arg(format!("--os-release=@{}", s(&inputs.os_release)))
+            .arg("--uname=6.12.0-test")
+            .arg(format!("--pcr-private-key={}", s(&key)))
+            .arg(format!("--pcr-public-key={}", s(&public)))
+            .arg("--pcr-banks=sha256")
+            .arg(format!("--phases={}", phases.join(" ")))
+            .arg(format!(
+                "--tools={}",
+                s(uki_support::measure_support::tools_dir())
+            ))
+            .arg("--output")
+            .arg(&theirs);
+        run(&mut cmd);
+        let a = std::fs::read(&ours).unwrap();
+        let b = std::fs::read(&theirs).unwrap();
+        assert_eq!(a.len(), b.len(), "sizes differ");
+        let checksum_at = pe::PeFile::parse(&a).unwrap().checksum_offset();
+        let diff: Vec<usize> = (0..a.len())
+            .filter(|&i| a[i] != b[i] && !(checksum_at..checksum_at + 4).contains(&i))
+            .collect();
+        assert!(
+            diff.is_empty(),
+            "bytes differ outside CheckSum, first at {:#x}",
+            diff[0]
+        );
+
+        let pe = pe::PeFile::parse(&a).unwrap();
+        let names: Vec<&str> = pe.sections().iter().map(pe::Section::name_str).collect();
+        assert_eq!(
+            names[names.len() - 7..],
+            [
+                ".osrel", ".cmdline", ".uname", ".pcrpkey", ".linux", ".initrd", ".pcrsig"
+            ]
+        );
+        assert_eq!(
+            pe.section_contents(pe.section(".pcrpkey").unwrap()),
+            &std::fs::read(&public).unwrap()[..]
+        );
+        let pcrsig: Value =
+            serde_json::from_slice(pe.section_contents(pe.section(".pcrsig").unwrap())).unwrap();
+        let entries = pcrsig["sha256"].as_array().unwrap();
+        let signed = report["pcr_signatures"].as_array().unwrap();
+        assert_eq!(entries.len(), phases.len());
+        for (entry, ours) in entries.iter().zip(signed) {
+            assert_eq!(entry["pol"], ours["policy"]);
+            assert_eq!(entry["pkfp"], ours["pkfp"]);
+            assert_eq!(entry["pcrs"], serde_json::json!([11]));
+        }
+        // systemd-measure sorts the phase paths; so do we.
+        assert_eq!(signed[0]["phase"], "enter-initrd");
+        assert_eq!(signed[0]["pcr11"], report["pcr11_enter_initrd"]);
+    }
+}
+
 #[test]
 fn inspect_text_output() {
     let inputs = Inputs::new(&[10]);

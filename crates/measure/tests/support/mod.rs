@@ -10,7 +10,7 @@
 //! missing package fails the test. Shared with the `clip` tests (through
 //! `#[path]`), which also hand the directory to ukify as `--tools`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

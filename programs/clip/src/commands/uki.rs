@@ -1,12 +1,16 @@
 //! `clip uki`: build and inspect unified kernel images (UAPI "Unified Kernel
 //! Image" specification), laid out as systemd's ukify v257 does; see
 //! docs/formats/uki.md for inputs, layout and where we differ from ukify.
+//! With a PCR-policy key, the UKI carries `.pcrpkey` and the signed PCR 11
+//! policy `.pcrsig` (crates/measure; docs/tpm-policy.md).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use measure::{PcrSignature, PcrSignatures, Prediction};
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
 
 use crate::output::{Report, escape_text};
@@ -14,7 +18,7 @@ use crate::output::{Report, escape_text};
 #[derive(Debug, Subcommand)]
 pub enum UkiCommand {
     /// Assemble a UKI from systemd-stub, a kernel, initrds, a command line and os-release.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List the sections of a UKI (or any PE image) and the text sections' contents.
     Inspect {
         file: PathBuf,
@@ -49,6 +53,21 @@ pub struct BuildArgs {
     /// stub's and the kernel's own entries.
     #[arg(long, value_name = "FILE")]
     sbat: Option<PathBuf>,
+    /// PCR-policy private key (PEM): predict the PCR 11 values systemd-stub
+    /// will measure, sign them and embed the signatures as .pcrsig (ukify's
+    /// --pcr-private-key).
+    #[arg(long, value_name = "FILE")]
+    pcr_private_key: Option<PathBuf>,
+    /// PCR-policy public key (PEM SubjectPublicKeyInfo), embedded verbatim
+    /// as .pcrpkey (ukify's --pcr-public-key). Default: derived from
+    /// --pcr-private-key.
+    #[arg(long, value_name = "FILE")]
+    pcr_public_key: Option<PathBuf>,
+    /// Boot phase path to sign PCR 11 for (repeatable; words joined by ':').
+    /// Default: enter-initrd, where CLIP OS unseals (ukify's default is
+    /// systemd-measure's four paths).
+    #[arg(long = "phase", value_name = "PATH", requires = "pcr_private_key")]
+    phases: Vec<String>,
     /// Where to write the UKI.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -113,6 +132,19 @@ fn build(args: &BuildArgs) -> Result<()> {
         }
     };
 
+    let policy = match &args.pcr_private_key {
+        Some(key) => Some(PcrPolicy::load(
+            key,
+            args.pcr_public_key.as_deref(),
+            &args.phases,
+        )?),
+        None => None,
+    };
+    // --pcr-public-key alone: .pcrpkey without signatures (as ukify).
+    let pcrpkey_only = match (&policy, &args.pcr_public_key) {
+        (None, Some(p)) => Some(PcrPolicy::load_public(p)?.1),
+        _ => None,
+    };
     let inputs = uki::Inputs {
         stub: &stub,
         linux: &linux,
@@ -121,10 +153,27 @@ fn build(args: &BuildArgs) -> Result<()> {
         os_release: Some(&os_release),
         uname: uname.as_deref(),
         sbat: sbat.as_deref(),
-        pcrpkey: None,
+        pcrpkey: pcrpkey_only.as_deref(),
         pcrsig: None,
     };
-    let image = uki::build(&inputs).context("cannot build the UKI")?;
+    let (image, prediction, signed) = match &policy {
+        Some(policy) => {
+            let signed = build_signed(&inputs, policy)?;
+            (
+                signed.image,
+                Some(signed.prediction),
+                Some(signed.signatures),
+            )
+        }
+        None => {
+            let image = uki::build(&inputs).context("cannot build the UKI")?;
+            // Only reported: an image the prediction refuses still builds.
+            let prediction = measure::predict_image(&image)
+                .inspect_err(|e| tracing::warn!("no PCR 11 prediction for the UKI: {e}"))
+                .ok();
+            (image, prediction, None)
+        }
+    };
     // A stub with bytes after its sections (systemd 252's carries a COFF
     // symbol table there) leaves them between its sections and ours: the
     // UKI is still built, but signing it needs `clip sign --allow-gaps`.
@@ -153,8 +202,190 @@ fn build(args: &BuildArgs) -> Result<()> {
             "Authenticode SHA-256",
             hex::encode(digest),
         )
+        .field(
+            "pcr11_after_stub",
+            "PCR 11 after the stub",
+            prediction
+                .as_ref()
+                .map_or(Value::Null, |p| hex::encode(p.after_stub).into()),
+        )
+        .field(
+            "pcr11_enter_initrd",
+            "PCR 11 at enter-initrd",
+            prediction.as_ref().map_or(Value::Null, |p| {
+                hex::encode(p.at(measure::pcr::ENTER_INITRD)).into()
+            }),
+        )
+        .field(
+            "pcr_signatures",
+            "PCR signatures",
+            match (&prediction, signed) {
+                (Some(p), Some((phases, s))) => signatures_json(p, &phases, &s),
+                _ => Value::Null,
+            },
+        )
         .print(args.json)?;
     Ok(())
+}
+
+/// What signs a UKI's PCR 11 policy: the PCR-policy key, the public key
+/// embedded as `.pcrpkey`, and the phase paths signed for.
+#[derive(Debug)]
+pub struct PcrPolicy {
+    key: RsaPrivateKey,
+    public: RsaPublicKey,
+    /// `.pcrpkey`: the public key file verbatim, or the PEM of the key's
+    /// public half (as `systemd-keyutil public` writes it).
+    pcrpkey: Vec<u8>,
+    /// Normalised, sorted, without duplicates (as systemd-measure takes
+    /// `--phase`).
+    phases: Vec<String>,
+}
+
+impl PcrPolicy {
+    /// Reads the keys (the public key defaults to the private key's) and
+    /// checks them: RSA-2048, exponent 65537, halves of one key. `phases`
+    /// empty means [`measure::pcr::UNSEAL_PHASE`].
+    pub fn load(private: &Path, public: Option<&Path>, phases: &[String]) -> Result<Self> {
+        let pem = zeroize::Zeroizing::new(read(private, "PCR-policy private key")?);
+        let key = keyfile::rsa_private_key(&pem)
+            .with_context(|| format!("cannot use PCR-policy private key {}", private.display()))?;
+        let (public, pcrpkey) = match public {
+            Some(p) => {
+                let (public, pem) = Self::load_public(p)?;
+                if public != key.to_public_key() {
+                    bail!(
+                        "{} is not the public key of {}",
+                        p.display(),
+                        private.display()
+                    );
+                }
+                (public, pem)
+            }
+            None => {
+                let public = key.to_public_key();
+                let pem = measure::signature::public_key_pem(&public)?;
+                (public, pem.into_bytes())
+            }
+        };
+        measure::signature::check_public_key(&public)
+            .with_context(|| format!("cannot use PCR-policy key {}", private.display()))?;
+        let mut phases: Vec<String> = if phases.is_empty() {
+            vec![measure::pcr::UNSEAL_PHASE.to_owned()]
+        } else {
+            phases
+                .iter()
+                .map(|p| {
+                    p.split(':')
+                        .filter(|w| !w.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(":")
+                })
+                .collect()
+        };
+        phases.sort();
+        phases.dedup();
+        Ok(Self {
+            key,
+            public,
+            pcrpkey,
+            phases,
+        })
+    }
+
+    /// `pkfp` of the key, hex (as `.pcrsig` names it).
+    pub fn pkfp(&self) -> Result<String> {
+        Ok(hex::encode(measure::signature::fingerprint(&self.public)?))
+    }
+
+    /// A PCR-policy public key file: the key, and the file's bytes.
+    fn load_public(path: &Path) -> Result<(RsaPublicKey, Vec<u8>)> {
+        let bytes = read(path, "PCR-policy public key")?;
+        let public = keyfile::rsa_public_key(&bytes)
+            .with_context(|| format!("cannot use PCR-policy public key {}", path.display()))?;
+        measure::signature::check_public_key(&public)
+            .with_context(|| format!("cannot use PCR-policy public key {}", path.display()))?;
+        Ok((public, bytes))
+    }
+}
+
+/// A UKI with its signed PCR 11 policy.
+#[derive(Debug)]
+pub struct SignedUki {
+    pub image: Vec<u8>,
+    /// What systemd-stub will measure.
+    pub prediction: Prediction,
+    /// The phase paths signed, and the `.pcrsig` entries (same order).
+    pub signatures: (Vec<String>, PcrSignatures),
+}
+
+/// Builds the UKI with `.pcrpkey`, predicts PCR 11 from its section table
+/// as systemd-stub measures it, signs the value of each phase path and
+/// rebuilds with `.pcrsig` (ukify's order: the signatures come after the
+/// measurement and are not measured). `inputs.pcrpkey` and `.pcrsig` are
+/// set here.
+pub fn build_signed(inputs: &uki::Inputs<'_>, policy: &PcrPolicy) -> Result<SignedUki> {
+    let mut inputs = inputs.clone();
+    inputs.pcrpkey = Some(&policy.pcrpkey);
+    inputs.pcrsig = None;
+    let unsigned = uki::build(&inputs).context("cannot build the UKI")?;
+    let prediction =
+        measure::predict_image(&unsigned).context("cannot predict PCR 11 for the UKI")?;
+    let mut rng = rand::rngs::OsRng;
+    let signatures = PcrSignatures(
+        policy
+            .phases
+            .iter()
+            .map(|phase| {
+                PcrSignature::sign(
+                    &policy.key,
+                    Some(&policy.public),
+                    &prediction.at(phase),
+                    &mut rng,
+                )
+            })
+            .collect::<Result<_, _>>()
+            .context("cannot sign the PCR 11 policy")?,
+    );
+    for s in &signatures.0 {
+        s.verify(&policy.public)
+            .context("internal error: the PCR signature does not verify")?;
+    }
+    let pcrsig = signatures.to_ukify_json();
+    inputs.pcrsig = Some(pcrsig.as_bytes());
+    let image = uki::build(&inputs).context("cannot build the UKI")?;
+    // .pcrsig is not measured: the image predicts as before.
+    let again = measure::predict_image(&image).context("cannot predict PCR 11 for the UKI")?;
+    if again != prediction {
+        bail!("internal error: adding .pcrsig changed the PCR 11 prediction");
+    }
+    Ok(SignedUki {
+        image,
+        prediction,
+        signatures: (policy.phases.clone(), signatures),
+    })
+}
+
+/// `[{"phase", "pcr11", "policy", "pkfp"}]` for reports and the manifest.
+pub fn signatures_json(
+    prediction: &Prediction,
+    phases: &[String],
+    signatures: &PcrSignatures,
+) -> Value {
+    Value::Array(
+        phases
+            .iter()
+            .zip(&signatures.0)
+            .map(|(phase, s)| {
+                json!({
+                    "phase": phase,
+                    "pcr11": hex::encode(prediction.at(phase)),
+                    "policy": hex::encode(s.policy),
+                    "pkfp": hex::encode(s.key_fingerprint),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// The section names, space-separated; escaped for a terminal unless for JSON.

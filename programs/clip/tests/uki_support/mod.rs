@@ -5,9 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "../../../../crates/pe/tests/support/mod.rs"]
-pub mod pe_support;
+/// Trixie's systemd-measure (the oracle of crates/measure), for ukify's
+/// `--tools`; it includes crates/pe's test support.
+#[path = "../../../../crates/measure/tests/support/mod.rs"]
+pub mod measure_support;
 
+pub use measure_support::pe_support;
 pub use pe_support::{kernel, osslsigncode_report, run, stub, throwaway_key, ukify};
 
 #[path = "../support/run.rs"]
