@@ -166,6 +166,116 @@ fn keys_directory_without_db_key_is_refused() {
     assert_nothing_built(&out);
 }
 
+/// A key set made before the PCR-policy key: refused before any work,
+/// naming the command that adds the key; a pcr-policy.pub of another key
+/// is refused too.
+#[test]
+fn keys_without_the_pcr_policy_key_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = dir.path().join("programs");
+    std::fs::create_dir(&programs).unwrap();
+    let fake = static_elf();
+    std::fs::write(programs.join("clip-init"), &fake).unwrap();
+    std::fs::write(programs.join("clip-status"), &fake).unwrap();
+    let keys = dir.path().join("keys");
+    clip(&["keys", "generate", keys.to_str().unwrap()]).assert_success();
+    let pcr_pub = std::fs::read(keys.join("pcr-policy.pub")).unwrap();
+    for f in ["pcr-policy.key", "pcr-policy.pub"] {
+        std::fs::remove_file(keys.join(f)).unwrap();
+    }
+    let out = dir.path().join("out");
+    let args = [
+        "--programs",
+        programs.to_str().unwrap(),
+        "--keys",
+        keys.to_str().unwrap(),
+    ];
+    let run = build(&product(), &out, &args);
+    run.expect(1).stderr_has(&format!(
+        "the key set in {k} has no PCR-policy key (pcr-policy.key), which signs the UKI's PCR 11 \
+         policy (docs/tpm-policy.md); add it, keeping every other key: clip keys generate {k} --add-missing",
+        k = keys.display()
+    ));
+    said_once(&run.stderr);
+    assert_nothing_built(&out);
+
+    // The suggested command; then a public key of another pair is refused.
+    clip(&["keys", "generate", keys.to_str().unwrap(), "--add-missing"]).assert_success();
+    std::fs::write(keys.join("pcr-policy.pub"), &pcr_pub).unwrap();
+    let run = build(&product(), &out, &args);
+    run.expect(1)
+        .stderr_has(&format!(
+            "cannot use the PCR-policy key in {k}: {k}/pcr-policy.pub is not the public key of {k}/pcr-policy.key",
+            k = keys.display()
+        ));
+    said_once(&run.stderr);
+    assert_nothing_built(&out);
+}
+
+/// OUT/keys is the build's own set: one an earlier build made before the
+/// PCR-policy key existed gets the key added (with a warning), every other
+/// file unchanged. (The build then stops: --offline with an empty cache.)
+#[test]
+fn build_adds_the_pcr_policy_key_to_its_own_key_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = dir.path().join("programs");
+    std::fs::create_dir(&programs).unwrap();
+    let fake = static_elf();
+    std::fs::write(programs.join("clip-init"), &fake).unwrap();
+    std::fs::write(programs.join("clip-status"), &fake).unwrap();
+    let out = dir.path().join("out");
+    let keys = out.join("keys");
+    std::fs::create_dir(&out).unwrap();
+    clip(&["keys", "generate", keys.to_str().unwrap()]).assert_success();
+    for f in ["pcr-policy.key", "pcr-policy.pub"] {
+        std::fs::remove_file(keys.join(f)).unwrap();
+    }
+    let snapshot = |d: &Path| {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot(&keys);
+    let cache = dir.path().join("empty-cache");
+    let run = build(
+        &product(),
+        &out,
+        &[
+            "--programs",
+            programs.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+        ],
+    );
+    run.expect(1).stderr_has(&format!(
+        "added a PCR-policy key to {} (its set predates the key); every other key is kept",
+        keys.display()
+    ));
+    assert_nothing_built(&out);
+    let after = snapshot(&keys);
+    for (name, bytes) in &before {
+        if name != "keys.json" {
+            let now = &after.iter().find(|(n, _)| n == name).unwrap().1;
+            assert_eq!(bytes, now, "{name} changed");
+        }
+    }
+    let names: Vec<&str> = after.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"pcr-policy.key") && names.contains(&"pcr-policy.pub"),
+        "{names:?}"
+    );
+    clip(&["keys", "show", keys.to_str().unwrap()]).assert_success();
+}
+
 /// A minimal 64-bit ELF header with no program headers (so no PT_INTERP).
 fn static_elf() -> Vec<u8> {
     let mut e = vec![0u8; 64];

@@ -5,6 +5,8 @@
 //! signature and command line, reproducibility, and refusal to overwrite.
 
 mod image_support;
+#[path = "../../../crates/measure/tests/support/mod.rs"]
+mod measure_support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -300,6 +302,120 @@ fn uki_is_signed_and_carries_the_slot_command_line() {
         );
     }
     assert!(cpio.len() < 16 << 20, "initramfs is {} bytes", cpio.len());
+}
+
+/// Slot A's UKI carries the PCR-policy public key and the signed policy:
+/// the manifest's PCR 11 values are what trixie's systemd-measure (the
+/// image's own systemd) calculates from the UKI's sections, the embedded
+/// `.pcrsig` holds what `systemd-measure sign` makes with the set's
+/// PCR-policy key for enter-initrd, and its signature verifies with
+/// openssl over SHA-256(pol), as TPM2_VerifySignature checks it.
+#[test]
+fn uki_carries_the_pcr_policy_systemd_measure_computes() {
+    let out = built();
+    let m = manifest(out);
+    let pcr11 = &m["slots"]["a"]["pcr11"];
+    let keys_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("keys/keys.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["keys"]["pcr_policy_pkfp"],
+        keys_json["pcr_policy_key"]["pkfp"]
+    );
+    let bytes = std::fs::read(out.join(m["slots"]["a"]["uki"].as_str().unwrap())).unwrap();
+    let pe = pe::PeFile::parse(&bytes).unwrap();
+    let contents = |name: &str| pe.section_contents(pe.section(name).unwrap()).to_vec();
+    assert_eq!(
+        contents(".pcrpkey"),
+        std::fs::read(out.join("keys/pcr-policy.pub")).unwrap()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let names = [
+        ".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".sbat", ".pcrpkey",
+    ];
+    let listed: Vec<&str> = pcr11["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, names);
+    let files: Vec<(&str, std::path::PathBuf)> = names
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                measure_support::file(work.path(), &n[1..], &contents(n)),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &Path)> = files.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let mut phases = vec![":"];
+    phases.extend(measure::pcr::SYSTEMD_PHASE_PATHS);
+    let theirs = measure_support::calculate(&refs, &phases);
+    assert_eq!(pcr11["after_stub"], theirs[0]);
+    for (phase, value) in phases[1..].iter().zip(&theirs[1..]) {
+        assert_eq!(pcr11["phases"][phase], *value, "{phase}");
+    }
+
+    // .pcrsig: ukify's serialisation of what systemd-measure sign prints.
+    let mut args: Vec<String> = vec!["sign".into()];
+    for (n, p) in &files {
+        args.push(format!("--{}={}", &n[1..], p.display()));
+    }
+    args.extend(
+        [
+            "--bank=sha256",
+            "--phase=enter-initrd",
+            &format!(
+                "--private-key={}",
+                out.join("keys/pcr-policy.key").display()
+            ),
+            &format!("--public-key={}", out.join("keys/pcr-policy.pub").display()),
+        ]
+        .map(str::to_owned),
+    );
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let signed: serde_json::Value =
+        serde_json::from_str(&measure_support::systemd_measure(&argv)).unwrap();
+    let pcrsig_bytes = contents(".pcrsig");
+    let pcrsig: serde_json::Value = serde_json::from_slice(&pcrsig_bytes).unwrap();
+    assert_eq!(pcrsig, signed);
+    let entry = &pcrsig["sha256"][0];
+    let ours = &pcr11["signed"][0];
+    assert_eq!(ours["phase"], "enter-initrd");
+    assert_eq!(ours["pcr11"], pcr11["phases"]["enter-initrd"]);
+    assert_eq!(entry["pol"], ours["policy"]);
+    assert_eq!(entry["pkfp"], m["keys"]["pcr_policy_pkfp"]);
+    // The signature, as the TPM checks it.
+    use sha2::Digest;
+    let pol = hex::decode(entry["pol"].as_str().unwrap()).unwrap();
+    let digest = measure_support::file(work.path(), "ahash", &sha2::Sha256::digest(&pol));
+    let b64 = measure_support::file(
+        work.path(),
+        "sig.b64",
+        entry["sig"].as_str().unwrap().as_bytes(),
+    );
+    let sigfile = work.path().join("sig");
+    measure_support::run(
+        Command::new("openssl")
+            .args(["base64", "-d", "-A", "-in"])
+            .arg(&b64)
+            .arg("-out")
+            .arg(&sigfile),
+    );
+    let verified = Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+        .arg(out.join("keys/pcr-policy.pub"))
+        .args(["-pkeyopt", "digest:sha256", "-in"])
+        .arg(&digest)
+        .arg("-sigfile")
+        .arg(&sigfile)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&verified.stdout).trim(),
+        "Signature Verified Successfully"
+    );
 }
 
 #[test]

@@ -353,9 +353,18 @@ impl PcrKey {
     }
 }
 
-/// `generate --add-missing`: adds the PCR-policy key to an existing set
-/// that lacks it, never replacing a file, and records it in keys.json.
+/// `generate --add-missing`: [`add_missing_keys`], then `show`.
 fn add_missing(dir: &Path, as_json: bool) -> Result<()> {
+    if !add_missing_keys(dir)? {
+        tracing::info!("{} already has every key; nothing added", dir.display());
+    }
+    show(dir, as_json)
+}
+
+/// Adds the PCR-policy key to an existing set that lacks it, never
+/// replacing a file, and records it in keys.json. Returns whether it was
+/// added (false: the set has it already).
+pub fn add_missing_keys(dir: &Path) -> Result<bool> {
     let has = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
     let set_files: Vec<String> = set_files()
         .into_iter()
@@ -383,9 +392,7 @@ fn add_missing(dir: &Path, as_json: bool) -> Result<()> {
         );
     }
     match (has(PCR_KEY_FILE), has(PCR_PUB_FILE)) {
-        (true, true) => {
-            tracing::info!("{} already has every key; nothing added", dir.display());
-        }
+        (true, true) => Ok(false),
         (false, false) => {
             // Read keys.json before any key is made: an unreadable one stops here.
             let manifest_path = dir.join(MANIFEST_FILE);
@@ -413,6 +420,7 @@ fn add_missing(dir: &Path, as_json: bool) -> Result<()> {
                 true,
             )?;
             tracing::info!("PCR-policy key added to {}", dir.display());
+            Ok(true)
         }
         (key, _) => bail!(
             "{} has {} but not {}: restore the missing file, or remove the other to make a new pair",
@@ -421,7 +429,6 @@ fn add_missing(dir: &Path, as_json: bool) -> Result<()> {
             if key { PCR_PUB_FILE } else { PCR_KEY_FILE }
         ),
     }
-    show(dir, as_json)
 }
 
 /// One file to write: name, contents, secret.

@@ -1,13 +1,20 @@
 //! The boot chain on the ESP: one signed UKI per slot (its command line
-//! carries the slot and the dm-verity parameters of that slot's root), the
-//! signed systemd-boot as the removable-media loader, and Boot Loader
-//! Specification type #1 entries (UAPI "Boot Loader Specification",
-//! `efi` key) naming the UKIs.
+//! carries the slot and the dm-verity parameters of that slot's root; its
+//! `.pcrsig` the PCR 11 policy signed by the PCR-policy key, see
+//! docs/tpm-policy.md), the signed systemd-boot as the removable-media
+//! loader, and Boot Loader Specification type #1 entries (UAPI "Boot Loader
+//! Specification", `efi` key) naming the UKIs.
+
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use contract::{BootParams, Slot};
 use rsa::RsaPrivateKey;
+use serde_json::{Value, json};
 use x509_cert::Certificate;
+
+use crate::commands::keys::{PCR_KEY_FILE, PCR_PUB_FILE};
+use crate::commands::uki::{PcrPolicy, build_signed, signatures_json};
 
 /// Signing material: the db key and certificate.
 #[derive(Debug)]
@@ -79,19 +86,67 @@ pub struct UkiParts<'a> {
     pub uname: &'a str,
 }
 
-/// Builds and signs the UKI of `slot`.
-pub fn uki(parts: &UkiParts<'_>, cmdline: &str, signer: &Signer, slot: Slot) -> Result<Vec<u8>> {
-    let image = uki::build(&uki::Inputs {
-        stub: parts.stub,
-        linux: parts.linux,
-        initrds: vec![parts.initrd],
-        cmdline: Some(cmdline.as_bytes()),
-        os_release: Some(parts.os_release),
-        uname: Some(parts.uname),
-        ..Default::default()
-    })
+/// The PCR-policy key of the key set in `keys_dir`, signing for the phase
+/// CLIP OS unseals in (enter-initrd). A set made before the key existed is
+/// refused with the command that adds it.
+pub fn pcr_policy(keys_dir: &Path) -> Result<PcrPolicy> {
+    let key = keys_dir.join(PCR_KEY_FILE);
+    if key.symlink_metadata().is_err() {
+        bail!(
+            "the key set in {dir} has no PCR-policy key ({PCR_KEY_FILE}), which signs the UKI's \
+             PCR 11 policy (docs/tpm-policy.md); add it, keeping every other key: \
+             clip keys generate {dir} --add-missing",
+            dir = keys_dir.display()
+        );
+    }
+    PcrPolicy::load(&key, Some(&keys_dir.join(PCR_PUB_FILE)), &[])
+        .with_context(|| format!("cannot use the PCR-policy key in {}", keys_dir.display()))
+}
+
+/// Builds the UKI of `slot` with its signed PCR 11 policy, and signs it
+/// for Secure Boot. Returns the image and the manifest's `pcr11` object:
+/// the measurements systemd-stub will make, PCR 11 after the stub and at
+/// systemd's boot phases, and the policies signed.
+pub fn uki(
+    parts: &UkiParts<'_>,
+    cmdline: &str,
+    signer: &Signer,
+    pcr_policy: &PcrPolicy,
+    slot: Slot,
+) -> Result<(Vec<u8>, Value)> {
+    let signed = build_signed(
+        &uki::Inputs {
+            stub: parts.stub,
+            linux: parts.linux,
+            initrds: vec![parts.initrd],
+            cmdline: Some(cmdline.as_bytes()),
+            os_release: Some(parts.os_release),
+            uname: Some(parts.uname),
+            ..Default::default()
+        },
+        pcr_policy,
+    )
     .with_context(|| format!("cannot assemble the UKI of slot {slot}"))?;
-    signer.sign(&image, &format!("the UKI of slot {slot}"))
+    let p = &signed.prediction;
+    let phases: serde_json::Map<String, Value> = measure::pcr::SYSTEMD_PHASE_PATHS
+        .iter()
+        .map(|phase| ((*phase).to_owned(), hex::encode(p.at(phase)).into()))
+        .collect();
+    let sections: Vec<Value> = p
+        .sections
+        .iter()
+        .map(|m| json!({"name": m.name, "size": m.size, "sha256": hex::encode(m.sha256)}))
+        .collect();
+    let (signed_phases, signatures) = &signed.signatures;
+    let pcr11 = json!({
+        "bank": measure::signature::BANK,
+        "sections": sections,
+        "after_stub": hex::encode(p.after_stub),
+        "phases": phases,
+        "signed": signatures_json(p, signed_phases, signatures),
+    });
+    let image = signer.sign(&signed.image, &format!("the UKI of slot {slot}"))?;
+    Ok((image, pcr11))
 }
 
 /// ESP path of a slot's UKI.

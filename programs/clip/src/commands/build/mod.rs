@@ -289,6 +289,19 @@ pub fn run(args: BuildArgs) -> Result<()> {
     };
     authenticode::check_key_matches(&signer.key, &signer.cert)
         .with_context(|| format!("db.key and db.crt in {} do not match", keys_dir.display()))?;
+    // OUT/keys is the build's own: a set an earlier build made there before
+    // the PCR-policy key existed gets one (no key is replaced). A set given
+    // with --keys is the user's: boot::pcr_policy says how to add it.
+    let pcr_key_added = args.keys.is_none()
+        && crate::commands::keys::add_missing_keys(&keys_dir)
+            .with_context(|| format!("cannot add the PCR-policy key to {}", keys_dir.display()))?;
+    if pcr_key_added {
+        tracing::warn!(
+            "added a PCR-policy key to {} (its set predates the key); every other key is kept",
+            keys_dir.display()
+        );
+    }
+    let pcr_policy = boot::pcr_policy(&keys_dir)?;
 
     steps.step("root tree");
     let extra_files = [
@@ -408,7 +421,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     };
     let cmdline_a = boot::cmdline(&product.cmdline(), &slot_a);
     boot::check_cmdline(&cmdline_a, &product.cmdline())?;
-    let uki_a = boot::uki(&parts, &cmdline_a, &signer, Slot::A)?;
+    let (uki_a, pcr11_a) = boot::uki(&parts, &cmdline_a, &signer, &pcr_policy, Slot::A)?;
     let uki_a_name = format!("{}-a.efi", product.name);
     crate::blockio::write_file_atomically(&artifacts.join(&uki_a_name), &uki_a, 0o644, true)?;
     let sdboot_signed = signer.sign(&sdboot, "systemd-boot")?;
@@ -501,10 +514,13 @@ pub fn run(args: BuildArgs) -> Result<()> {
         tree_from_cache: tree.from_cache,
         keys_dir: &keys_dir,
         keys_generated,
+        pcr_policy_pkfp: pcr_policy.pkfp()?,
+        pcr_key_added,
         erofs_size,
         erofs_sha256: hex::encode(erofs_sha),
         erofs_uuid,
         slot_a: &slot_a,
+        pcr11_a: &pcr11_a,
         hash_area_size: hash_area.len() as u64,
         cmdline_a: &cmdline_a,
         initramfs_modules: &initrd.modules,
