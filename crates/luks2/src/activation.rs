@@ -50,10 +50,15 @@ impl Header {
     /// segments that are not `crypt`, integrity journals other than
     /// `none` (as cryptsetup does) and segments beyond the device.
     pub fn activation(&self, device_size: u64) -> Result<Activation, Error> {
+        let id = self.metadata.default_segment().ok_or(Error::NoSegment)?;
+        self.segment_activation(id, device_size)
+    }
+
+    /// [`Header::activation`] for segment `id`.
+    pub fn segment_activation(&self, id: u32, device_size: u64) -> Result<Activation, Error> {
         let md = &self.metadata;
         md.check_requirements()?;
-        let id = md.default_segment().ok_or(Error::NoSegment)?;
-        let segment = &md.segments[&id];
+        let segment = md.segments.get(&id).ok_or(Error::NoSegment)?;
         let SegmentKind::Crypt(crypt) = &segment.kind else {
             return Err(Error::Unsupported {
                 path: format!("segments.{id}.type"),

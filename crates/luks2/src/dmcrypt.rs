@@ -34,7 +34,7 @@
 //! dm-integrity gets no key (the MAC is dm-crypt's); its size is what its
 //! superblock reports (`provided_data_sectors`), not the raw area size.
 //! `fix_padding` and `fix_hmac` are added when the kernel's dm-integrity
-//! supports them (target version ≥ 1.4 / 1.5), as cryptsetup does.
+//! supports them (target versions 1.4 and 1.7), as cryptsetup does.
 
 use crate::error::Error;
 

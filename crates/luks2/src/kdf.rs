@@ -7,6 +7,7 @@
 //! an error, never an abort.
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use zeroize::Zeroize;
 
 use crate::error::Error;
 use crate::hash::Hash;
@@ -160,9 +161,12 @@ fn argon2(
             what: "argon2",
         })?;
     blocks.resize(count, Block::default());
-    Argon2::new(algorithm, Version::V0x13, params)
+    let result = Argon2::new(algorithm, Version::V0x13, params)
         .hash_password_into_with_memory(passphrase, salt, out, &mut blocks)
-        .map_err(|e| fail(format!("argon2: {e}")))
+        .map_err(|e| fail(format!("argon2: {e}")));
+    // The memory holds values derived from the passphrase.
+    blocks.zeroize();
+    result
 }
 
 #[cfg(test)]

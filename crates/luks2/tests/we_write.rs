@@ -194,19 +194,61 @@ fn metadata_and_sector_sizes() {
 
 #[test]
 fn integrity_segments() {
+    // encryption, integrity, cipher key, dm-crypt cipher, tag bytes, integrity key.
     let cases = [
-        ("aes-xts-plain64", "hmac(sha256)", 64),
-        ("aes-xts-random", "hmac(sha512)", 64),
-        ("aes-gcm-random", "aead", 32),
-        ("chacha20-random", "poly1305", 32),
+        (
+            "aes-xts-plain64",
+            "hmac(sha256)",
+            64,
+            "capi:authenc(hmac(sha256),xts(aes))-plain64",
+            32,
+            32,
+        ),
+        (
+            "aes-xts-random",
+            "hmac(sha512)",
+            64,
+            "capi:authenc(hmac(sha512),xts(aes))-random",
+            80,
+            64,
+        ),
+        ("aes-gcm-random", "aead", 32, "capi:gcm(aes)-random", 28, 0),
+        (
+            "chacha20-random",
+            "poly1305",
+            32,
+            "capi:rfc7539(chacha20,poly1305)-random",
+            28,
+            0,
+        ),
     ];
-    for (i, (enc, integrity, key)) in cases.into_iter().enumerate() {
+    for (i, (enc, integrity, key, capi, tag, ikey)) in cases.into_iter().enumerate() {
         let mut c = case("integrity", KdfParams::MINIMAL);
         c.encryption = enc;
         c.integrity = Some(integrity);
         c.cipher_key = key;
         check_with_cryptsetup(&c, 40 + i as u64);
-        let (img, _, _) = make(&c, 40 + i as u64);
+        let (img, vk, header) = make(&c, 40 + i as u64);
+        let act = header.activation(20 << 20).unwrap();
+        assert_eq!(act.dm_crypt.cipher, capi);
+        assert_eq!(
+            act.dm_crypt.integrity_option,
+            Some(format!("integrity:{tag}:aead"))
+        );
+        let i = act.integrity.as_ref().unwrap();
+        assert_eq!(
+            (i.kind.as_str(), i.tag_size, i.key_size),
+            (integrity, tag, ikey)
+        );
+        assert_eq!((act.key_size, act.cipher_key_size), (vk.len(), key));
+        assert_eq!(
+            (act.data_offset, act.data_size, act.sector_size),
+            (16 << 20, 4 << 20, 4096)
+        );
+        assert_eq!(
+            header.segment_activation(1, 20 << 20).unwrap_err(),
+            luks2::Error::NoSegment
+        );
         let dump = cryptsetup_ok(&["luksDump", img.p()]);
         assert!(
             dump.stdout.contains(&format!("\tcipher: {enc}")),
@@ -282,4 +324,38 @@ fn wrong_volume_key_is_refused_for_a_new_keyslot() {
         .unwrap_err();
     assert_eq!(err, luks2::Error::VolumeKeyMismatch);
     assert_eq!(cryptsetup(&["isLuks", img.p()]).code, 0);
+}
+
+#[test]
+fn format_writes_in_order_and_wipes_the_integrity_superblock() {
+    let vk = VolumeKey::new(vec![3; 96]);
+    let mut params = FormatParams::new(uuid::Uuid::nil());
+    params.integrity = Some("hmac(sha256)".into());
+    let (_, writes) = format(&params, &vk, &mut rng(70)).unwrap();
+    let layout: Vec<(u64, usize)> = writes.iter().map(|w| (w.offset, w.bytes.len())).collect();
+    assert_eq!(
+        layout,
+        [
+            (32768, (16 << 20) - 32768), // keyslots area, random
+            (16 << 20, 4096),            // dm-integrity superblock, zeros
+            (4096, 12288),               // primary JSON
+            (0, 4096),                   // primary binary header
+            (16384 + 4096, 12288),       // secondary JSON
+            (16384, 4096),               // secondary binary header
+        ]
+    );
+    assert!(writes[1].bytes.iter().all(|&b| b == 0));
+    assert!(writes[0].bytes.iter().filter(|&&b| b == 0).count() < writes[0].bytes.len() / 64);
+    // Without integrity there is nothing to wipe in the data area.
+    params.integrity = None;
+    let (_, writes) = format(&params, &VolumeKey::new(vec![3; 64]), &mut rng(71)).unwrap();
+    assert!(writes.iter().all(|w| w.offset < 16 << 20));
+    // A volume key of the wrong size for the segment is refused.
+    assert_eq!(
+        format(&params, &VolumeKey::new(vec![3; 96]), &mut rng(72)).unwrap_err(),
+        luks2::Error::VolumeKeySize {
+            len: 96,
+            expected: 64
+        }
+    );
 }
