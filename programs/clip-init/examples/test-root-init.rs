@@ -18,6 +18,72 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
+// Only sealed_of is needed here.
+#[allow(dead_code)]
+#[path = "../src/tpmtoken.rs"]
+mod tpmtoken;
+
+fn clean_shutdown(paths: &[contract::StatePath]) -> Result<(), String> {
+    for p in paths {
+        rustix::mount::unmount(p.path.as_str(), rustix::mount::UnmountFlags::empty())
+            .map_err(|e| format!("umount {}: {e}", p.path))?;
+    }
+    let control = sys::dm::Control::open().map_err(|e| format!("dm control: {e}"))?;
+    for name in ["clip-state", "clip-state_dif"] {
+        let req = dm::request::dev_remove(name).map_err(|e| e.to_string())?;
+        control
+            .call(&req)
+            .map_err(|e| format!("DEV_REMOVE {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `no-tpm`, `UNSEALED` or `refused: <kind>: <error>`.
+fn unseal_attempt() -> String {
+    use std::os::unix::fs::FileExt;
+    let Ok(mut tpm) = tpm2::Tpm::open_device("/dev/tpmrm0") else {
+        return "no-tpm".into();
+    };
+    let Ok(part) = fs::File::open("/dev/vda4") else {
+        return "cannot open /dev/vda4".into();
+    };
+    let size = std::io::Seek::seek(&mut &part, std::io::SeekFrom::End(0)).unwrap_or(0);
+    let header = match luks2::Header::read(size, |o, b| part.read_exact_at(b, o)) {
+        Ok(h) => h,
+        Err(e) => return format!("no LUKS2 header: {e}"),
+    };
+    let (_, sealed) = match tpmtoken::sealed_of(&header) {
+        Ok(s) => s,
+        Err(e) => return format!("no TPM token: {e:#}"),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string("/pcrsig.json").unwrap_or_default())
+            .unwrap_or_default();
+    let entry = &json["sha256"][0];
+    let (Some(pol), Some(sig)) = (entry["pol"].as_str(), entry["sig"].as_str()) else {
+        return "no signature in /pcrsig.json".into();
+    };
+    let mut approved = [0u8; 32];
+    if hex::decode_to_slice(pol, &mut approved).is_err() {
+        return "bad pol".into();
+    }
+    let Ok(sig) = <base64ct::Base64 as base64ct::Encoding>::decode_vec(sig) else {
+        return "bad sig".into();
+    };
+    let sig: Vec<u8> = sig;
+    match tpm2::unseal(
+        &mut tpm,
+        &sealed,
+        &tpm2::UnsealInputs {
+            signature: Some((approved, &sig)),
+            pin: None,
+        },
+    ) {
+        Ok(_) => "UNSEALED".into(),
+        Err(e) => format!("refused: {:?}: {e}", e.kind()),
+    }
+}
+
 /// O_NONBLOCK: /dev/kmsg blocks at the end of the log otherwise.
 fn libc_o_nonblock() -> i32 {
     i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
@@ -160,6 +226,17 @@ fn main() {
         ours > 0 && secret == 0,
         "kmsg has clip-init's lines and no recovery key".into(),
     );
+
+    // The running system tries to unseal the state's TPM secret with the
+    // genuine PCR 11 signature; clip-init extended leave-initrd, so the TPM
+    // must refuse.
+    line(&format!("unseal-after-boot {}", unseal_attempt()));
+
+    // A clean shutdown, as systemd-shutdown's "detaching DM devices": the
+    // state paths unmounted, then dm-crypt and dm-integrity removed, which
+    // writes dm-integrity's journal out to its final place.
+    let shutdown = clean_shutdown(&paths);
+    check(shutdown.is_ok(), format!("clean shutdown {shutdown:?}"));
 
     if failures.is_empty() {
         line("result=ok");

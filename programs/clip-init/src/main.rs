@@ -27,6 +27,7 @@ mod statecrypt;
 mod statefs;
 mod switch;
 mod tpmkey;
+mod tpmtoken;
 mod verity;
 
 use std::convert::Infallible;
@@ -90,6 +91,9 @@ fn run() -> Result<Infallible> {
 
     modules::load_all()?;
 
+    // The TPM first: PCR 11 gets enter-initrd before anything else runs.
+    let mut tpm = tpmkey::TpmKey::open();
+
     let found = disk::wait(&params.root_hash, DISK_TIMEOUT)?;
     let root_dev = verity::open(&params, &found.root, &found.verity)?;
 
@@ -125,8 +129,10 @@ fn run() -> Result<Infallible> {
             found.disk
         )
     })?;
-    let mut tpm = tpmkey::TpmKey::new();
     let opened = statecrypt::open(&state_part.dev, &config.encryption, &mut tpm)?;
+    // The key is in dm-crypt: lock PCR 11 so the running system cannot
+    // unseal it again.
+    tpm.leave_initrd()?;
     let state_dir = statefs::mount_state(sysroot, &opened.node, opened.fresh)?;
     state::apply(sysroot, &state_dir, &config)?;
     unmount(&state_dir, UnmountFlags::DETACH)

@@ -149,7 +149,7 @@ fn wipe(node: &Path) -> Result<()> {
 
 /// Writes regions in order, each synced before the next (the luks2 crate's
 /// crash-safety rule).
-fn write_all(file: &File, writes: &[luks2::Write], part: &Path) -> Result<()> {
+pub fn write_all(file: &File, writes: &[luks2::Write], part: &Path) -> Result<()> {
     for w in writes {
         file.write_all_at(&w.bytes, w.offset)
             .and_then(|()| file.sync_data())

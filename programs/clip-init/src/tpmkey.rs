@@ -1,47 +1,230 @@
-//! The TPM's part in opening the state partition (issue 8): sealing a
-//! keyslot secret at first boot and unsealing it on later boots, recorded
-//! in a `systemd-tpm2` LUKS2 token.
+//! The TPM's part in opening the state partition (issue 8; threat model in
+//! docs/tpm-policy.md): a keyslot whose secret the TPM seals at first boot
+//! to PCR 7 (Secure Boot state and keys) and to any PCR 11 value signed by
+//! the PCR-policy key, recorded in a `systemd-tpm2` LUKS2 token as systemd
+//! writes it; unsealed on later boots with the signature that
+//! systemd-stub hands over from the UKI's `.pcrsig`.
 //!
-//! Not wired to a TPM yet: enrolment adds nothing and unlocking always
-//! fails, so the state opens with the recovery key only.
+//! PCR 11 phases, as systemd's initrd would extend them: `enter-initrd`
+//! when clip-init starts (the signed policy is for that value), then
+//! `leave-initrd` before switch_root, so that the running system can no
+//! longer unseal.
+//!
+//! The keyslot's passphrase is the sealed secret in base64, as with
+//! systemd-cryptenroll; the unsealed secret never crosses the TPM bus in
+//! clear (the tpm2 crate's salted, parameter-encrypted sessions) and is
+//! zeroized after use.
 
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{Result, bail};
-use luks2::{Header, VolumeKey};
+use anyhow::{Context, Result, bail};
+use luks2::{Header, KdfParams, KeyslotParams, VolumeKey};
 use rand_core::CryptoRngCore;
+use sha2::{Digest, Sha256};
+use tpm2::policy::{self, PcrSelection};
+use tpm2::transport::Device;
+use tpm2::{PcrValue, PolicyKey, SealPolicy, Tpm, UnsealInputs};
+use zeroize::Zeroizing;
 
 use crate::console::say;
+use crate::tpmtoken::{sealed_of, token_of};
 
-/// The TPM, if any.
-#[derive(Debug, Default)]
-pub struct TpmKey {}
+/// What systemd-stub unpacks from the UKI into the initramfs.
+const PCR_SIGNATURE: &str = "/.extra/tpm2-pcr-signature.json";
+const PCR_PUBLIC_KEY: &str = "/.extra/tpm2-pcr-public-key.pem";
+
+/// The TPM, if the machine has one.
+pub struct TpmKey {
+    tpm: Option<Tpm<Device>>,
+    /// Why there is none.
+    missing: String,
+}
+
+impl std::fmt::Debug for TpmKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TpmKey {{ present: {} }}", self.tpm.is_some())
+    }
+}
+
+fn phase_digest(word: &str) -> [u8; 32] {
+    Sha256::digest(word.as_bytes()).into()
+}
 
 impl TpmKey {
-    pub fn new() -> Self {
-        Self {}
+    /// Opens the TPM and extends PCR 11 with `enter-initrd`.
+    pub fn open() -> Self {
+        match Tpm::open_device(Device::DEFAULT_PATH) {
+            Ok(mut tpm) => {
+                match tpm2::pcr_extend(&mut tpm, 11, &phase_digest(measure::pcr::ENTER_INITRD)) {
+                    Ok(()) => say("TPM: PCR 11 extended with enter-initrd"),
+                    Err(e) => say(&format!("TPM: cannot extend PCR 11: {e}")),
+                }
+                Self {
+                    tpm: Some(tpm),
+                    missing: String::new(),
+                }
+            }
+            Err(e) => Self {
+                tpm: None,
+                missing: e.to_string(),
+            },
+        }
     }
 
-    /// Adds a TPM-sealed keyslot and its token to a new header.
-    pub fn enroll(
-        &mut self,
-        _header: &mut Header,
-        _key: &VolumeKey,
-        _file: &File,
-        _part: &Path,
-        _rng: &mut impl CryptoRngCore,
-    ) -> Result<()> {
-        say("no TPM support yet: the state partition opens with its recovery key only");
+    /// Extends PCR 11 with `leave-initrd`: from now on the state's secret
+    /// cannot be unsealed (until the next boot).
+    pub fn leave_initrd(&mut self) -> Result<()> {
+        if let Some(tpm) = self.tpm.as_mut() {
+            tpm2::pcr_extend(tpm, 11, &phase_digest(measure::pcr::LEAVE_INITRD))
+                .context("cannot extend PCR 11 with leave-initrd")?;
+            say("TPM: PCR 11 extended with leave-initrd");
+        }
         Ok(())
     }
 
-    /// The volume key, unsealed by the TPM.
+    /// Adds a TPM-sealed keyslot and its token to a new header. Without a
+    /// TPM, or without a PCR-policy key in the UKI, adds nothing and says
+    /// why: the state then opens with its recovery key only.
+    pub fn enroll(
+        &mut self,
+        header: &mut Header,
+        key: &VolumeKey,
+        file: &File,
+        part: &Path,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<()> {
+        let Some(tpm) = self.tpm.as_mut() else {
+            say(&format!(
+                "no TPM ({}): the state partition will open with its recovery key only",
+                self.missing
+            ));
+            return Ok(());
+        };
+        let pem = match std::fs::read_to_string(PCR_PUBLIC_KEY) {
+            Ok(pem) => pem,
+            Err(e) => {
+                say(&format!(
+                    "no PCR-policy key from the UKI ({PCR_PUBLIC_KEY}: {e}): the state \
+                     partition will open with its recovery key only"
+                ));
+                return Ok(());
+            }
+        };
+        let policy_key = PolicyKey::from_pem(&pem)
+            .with_context(|| format!("{PCR_PUBLIC_KEY} is not a usable PCR-policy key"))?;
+        let mut secret = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut *secret);
+        let sealed = tpm2::seal(
+            tpm,
+            &*secret,
+            &SealPolicy {
+                pcr7: Some(PcrValue::Current),
+                signed_pcr11_key: Some(policy_key),
+                pin: None,
+            },
+        )
+        .context("the TPM cannot seal the state's key")?;
+        let passphrase = passphrase(&secret);
+        let (slot, writes) = header
+            .add_keyslot(
+                key,
+                passphrase.as_bytes(),
+                &KeyslotParams::new(KdfParams::MINIMAL),
+                rng,
+            )
+            .context("cannot add the TPM keyslot")?;
+        crate::statecrypt::write_all(file, &writes, part)?;
+        let (token, writes) = header
+            .set_token(None, token_of(&sealed, slot).to_json(), rng)
+            .context("cannot add the TPM token")?;
+        crate::statecrypt::write_all(file, &writes, part)?;
+        say(&format!(
+            "TPM keyslot {slot} (token {token}): sealed to PCR 7 and to PCR 11 values signed by \
+             the PCR-policy key"
+        ));
+        Ok(())
+    }
+
+    /// The volume key, through the header's `systemd-tpm2` token.
     pub fn unlock(
         &mut self,
-        _header: &Header,
-        _read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+        header: &Header,
+        mut read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
     ) -> Result<VolumeKey> {
-        bail!("no TPM keyslot")
+        let (slot, sealed) = sealed_of(header)?;
+        let Some(tpm) = self.tpm.as_mut() else {
+            bail!("no TPM: {}", self.missing);
+        };
+        let signature = if sealed.policy_key.is_some() {
+            let pcr11 = tpm2::pcr_read(tpm, &[11]).context("cannot read PCR 11")?;
+            let value = pcr11.first().map(|(_, v)| *v).unwrap_or_default();
+            let approved = policy::pcr(
+                &policy::EMPTY,
+                PcrSelection::of(&[11]).unwrap_or_default(),
+                &[value],
+            );
+            Some((approved, find_signature(&approved)?))
+        } else {
+            None
+        };
+        let secret = tpm2::unseal(
+            tpm,
+            &sealed,
+            &UnsealInputs {
+                signature: signature.as_ref().map(|(p, s)| (*p, s.as_slice())),
+                pin: None,
+            },
+        )
+        .context("the TPM refused to unseal the state's key")?;
+        let secret: Zeroizing<[u8; 32]> = Zeroizing::new(
+            secret
+                .as_slice()
+                .try_into()
+                .context("the unsealed secret is not 32 bytes")?,
+        );
+        let (_, key) = header
+            .unlock(passphrase(&secret).as_bytes(), Some(slot), &mut read)
+            .with_context(|| format!("the unsealed secret does not open keyslot {slot}"))?;
+        say(&format!(
+            "state partition unlocked with keyslot {slot} (TPM)"
+        ));
+        Ok(key)
     }
+}
+
+/// The keyslot passphrase of a sealed secret: its base64 (systemd's form).
+fn passphrase(secret: &[u8; 32]) -> Zeroizing<String> {
+    use base64ct::{Base64, Encoding};
+    Zeroizing::new(Base64::encode_string(secret))
+}
+
+/// The `.pcrsig` signature of `approved` (systemd-measure's JSON: a
+/// `sha256` list of {pcrs, pkfp, pol, sig}).
+fn find_signature(approved: &policy::PolicyDigest) -> Result<Vec<u8>> {
+    use base64ct::{Base64, Encoding};
+    let text = std::fs::read_to_string(PCR_SIGNATURE).with_context(|| {
+        format!("no PCR 11 signature from the UKI ({PCR_SIGNATURE}): was it built with a PCR-policy key?")
+    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{PCR_SIGNATURE} is not JSON"))?;
+    let want = hex::encode(approved);
+    let entries = json
+        .get("sha256")
+        .and_then(|v| v.as_array())
+        .with_context(|| format!("{PCR_SIGNATURE} has no sha256 list"))?;
+    let entry = entries
+        .iter()
+        .find(|e| e.get("pol").and_then(|p| p.as_str()) == Some(want.as_str()))
+        .with_context(|| {
+            format!(
+                "{PCR_SIGNATURE} signs no policy for this boot's PCR 11 (policy {want}): this UKI \
+                 is not the one the signature was made for"
+            )
+        })?;
+    let sig = entry
+        .get("sig")
+        .and_then(|s| s.as_str())
+        .with_context(|| format!("{PCR_SIGNATURE}: the entry for {want} has no sig"))?;
+    Base64::decode_vec(sig).with_context(|| format!("{PCR_SIGNATURE}: sig is not base64"))
 }

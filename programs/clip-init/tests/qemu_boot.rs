@@ -18,7 +18,15 @@
 //!    disk whose UUIDs match it (dm-verity refuses every block);
 //! 4. clip.verity.roothash missing or malformed: FATAL naming it;
 //! 5. two GPT entries carrying the root partition's GUID: FATAL at once
-//!    naming both, rather than whichever comes first in the table.
+//!    naming both, rather than whichever comes first in the table;
+//! 6. with a TPM (swtpm) and the PCR-policy key and signature systemd-stub
+//!    would hand over: the first boot seals, the second opens unattended,
+//!    the booted system's own unseal attempt is refused; a signature by
+//!    another key is refused and the recovery key typed on the console
+//!    opens the state instead;
+//! 7. one flipped byte in the encrypted state partition (the tag of the
+//!    ext4 superblock's block): dm-crypt's "INTEGRITY AEAD ERROR", the
+//!    read fails, the boot stops; never wrong data.
 //!
 //! Needs qemu-system-x86, erofs-utils (mkfs.erofs), kmod (depmod),
 //! e2fsprogs, network access to deb.debian.org the first time (cached in
@@ -26,7 +34,7 @@
 
 mod support;
 
-use support::{Bed, Boot, bed, boot, boot_answering, disk, disk_with};
+use support::{Bed, Boot, Options, bed, boot, boot_answering, boot_with, disk, disk_with};
 
 const VERIFIED: &str = "clip-init: verity root a ";
 const SWITCH: &str = "clip-init: switching to systemd";
@@ -68,6 +76,7 @@ fn assert_root_init_ok(b: &Boot) {
         "ROOTINIT: private mode=0700 dir=true",
         "ROOTINIT: state-mount /var/log ext4 rw,nosuid,nodev",
         "ROOTINIT: kmsg has clip-init's lines and no recovery key ok",
+        "ROOTINIT: clean shutdown Ok(()) ok",
     ] {
         assert!(b.has(l), "missing {l:?}\n{c}");
     }
@@ -328,4 +337,147 @@ fn two_entries_with_the_roots_guid_stop_the_boot_at_once() {
         "waited for the deadline\n{}",
         context(&b)
     );
+}
+
+#[test]
+fn the_tpm_opens_the_state_unattended_and_the_booted_system_cannot_unseal() {
+    let bed = bed();
+    let d = disk(bed.dir.path(), &bed.tree, None);
+    let tpm = bed.dir.path().join("tpm");
+    let with_tpm = Options {
+        tpm: Some(&tpm),
+        ..Options::default()
+    };
+    let first = boot_with(&bed, &d.path, &d.cmdline(), &with_tpm);
+    let c = context(&first);
+    assert!(
+        first.has("clip-init: TPM: PCR 11 extended with enter-initrd"),
+        "{c}"
+    );
+    assert!(
+        first.has(
+            "clip-init: TPM keyslot 1 (token 0): sealed to PCR 7 and to PCR 11 values signed by \
+             the PCR-policy key"
+        ),
+        "{c}"
+    );
+    assert!(
+        first.has("clip-init: TPM: PCR 11 extended with leave-initrd"),
+        "{c}"
+    );
+    assert_root_init_ok(&first);
+    let key = recovery_key_of(&first);
+
+    let second = boot_with(&bed, &d.path, &d.cmdline(), &with_tpm);
+    let c = context(&second);
+    assert!(
+        second.has("clip-init: state partition unlocked with keyslot 1 (TPM)"),
+        "{c}"
+    );
+    assert!(
+        !second.has("recovery key of the state partition"),
+        "asked\n{c}"
+    );
+    assert_root_init_ok(&second);
+    assert!(second.has("ROOTINIT: boot-count=2"), "{c}");
+    // After leave-initrd the TPM refuses the genuine signature: PCR 11 no
+    // longer has the value it approves.
+    assert!(
+        second.has("ROOTINIT: unseal-after-boot refused: PolicyRefused: "),
+        "{c}"
+    );
+
+    // A UKI whose .pcrsig comes from another key: the TPM refuses the
+    // signature; the recovery key opens the state, nothing lost.
+    let third = boot_with(
+        &bed,
+        &d.path,
+        &d.cmdline(),
+        &Options {
+            tpm: Some(&tpm),
+            initramfs: Some(&bed.initramfs_foreign_signature),
+            answers: &[(RECOVERY_PROMPT, key.as_str())],
+        },
+    );
+    let c = context(&third);
+    assert!(
+        third.has("clip-init: the TPM did not unlock the state partition: the TPM refused to unseal the state's key: "),
+        "{c}"
+    );
+    assert!(
+        third.has("clip-init: state partition unlocked with keyslot 0 (recovery key)"),
+        "{c}"
+    );
+    assert_root_init_ok(&third);
+    assert!(third.has("ROOTINIT: boot-count=3"), "{c}");
+}
+
+/// Where dm-integrity keeps the tag of data block 0 on the state
+/// partition: after the LUKS2 header area (16 MiB), dm-integrity's
+/// superblock (8 sectors) and journal (`journal_sections` sections of
+/// `(entries << 3) + 8` sectors, 32 entries of 104 bytes for 4 KiB blocks
+/// and 32-byte tags: drivers/md/dm-integrity.c,
+/// calculate_journal_section_size and calculate_device_limits), the first
+/// metadata run begins with block 0's tag.
+fn block0_tag_offset(state: &[u8]) -> usize {
+    let sb = &state[16 << 20..];
+    assert_eq!(
+        &sb[..8],
+        b"integrt\0",
+        "no dm-integrity superblock at 16 MiB"
+    );
+    assert_eq!(u16::from_le_bytes([sb[10], sb[11]]), 32, "tag size");
+    assert_eq!(sb[28], 3, "4 KiB blocks");
+    let sections = u32::from_le_bytes(sb[12..16].try_into().unwrap());
+    let initial_sectors = 8 + 264 * usize::try_from(sections).unwrap();
+    (16 << 20) + initial_sectors * 512
+}
+
+#[test]
+fn a_flipped_byte_in_the_encrypted_state_fails_the_read_never_returns_wrong_data() {
+    let bed = bed();
+    let d = disk(bed.dir.path(), &bed.tree, None);
+    let first = boot(&bed, &d.path, &d.cmdline());
+    assert_root_init_ok(&first);
+    let key = recovery_key_of(&first);
+    let answers = [(RECOVERY_PROMPT, key.as_str())];
+    let before = d.state_bytes();
+    let second = boot_answering(&bed, &d.path, &d.cmdline(), &answers);
+    assert_root_init_ok(&second);
+    let after = d.state_bytes();
+    let at = block0_tag_offset(&after);
+    // A live tag: the ext4 superblock was rewritten by the second boot's
+    // mount, and with it its tag.
+    assert_ne!(
+        before[at..at + 32],
+        after[at..at + 32],
+        "the computed tag of block 0 did not change with the superblock"
+    );
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&d.path)
+        .unwrap();
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8];
+    let raw = d.state_offset + u64::try_from(at).unwrap();
+    f.read_exact_at(&mut b, raw).unwrap();
+    f.write_all_at(&[b[0] ^ 0x01], raw).unwrap();
+    f.sync_all().unwrap();
+
+    let third = boot_answering(&bed, &d.path, &d.cmdline(), &answers);
+    let c = context(&third);
+    assert!(
+        third.has("clip-init: state partition unlocked with keyslot 0 (recovery key)"),
+        "{c}"
+    );
+    // dm-crypt's own words (drivers/md/dm-crypt.c, crypt_convert_block_aead).
+    assert!(
+        third
+            .lines_with("device-mapper: crypt: ")
+            .iter()
+            .any(|l| l.ends_with(": INTEGRITY AEAD ERROR, sector 0")),
+        "no AEAD error on sector 0\n{c}"
+    );
+    assert_fatal(&third, "cannot read state volume /dev/dm-", false);
 }

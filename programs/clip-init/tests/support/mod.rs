@@ -121,8 +121,9 @@ pub fn modules_dep(kdir: &Path, kver: &str) -> String {
     text
 }
 
-/// The initramfs as the contract lays it out.
-pub fn initramfs(init: &[u8], kdir: &Path, kver: &str) -> Vec<u8> {
+/// The initramfs as the contract lays it out, with `extra` files (path,
+/// contents) under `/.extra` as systemd-stub adds them from the UKI.
+pub fn initramfs(init: &[u8], kdir: &Path, kver: &str, extra: &[(&str, &[u8])]) -> Vec<u8> {
     let closure = kmod::module_closure(&modules_dep(kdir, kver), MODULES).unwrap();
     let mut w = cpio::Writer::new(0);
     for dir in [
@@ -160,6 +161,12 @@ pub fn initramfs(init: &[u8], kdir: &Path, kver: &str) -> Vec<u8> {
     }
     w.file("etc/clip-init/modules", 0o644, list.as_bytes())
         .unwrap();
+    if !extra.is_empty() {
+        w.dir(".extra", 0o755).unwrap();
+    }
+    for (name, bytes) in extra {
+        w.file(&format!(".extra/{name}"), 0o444, bytes).unwrap();
+    }
     w.finish()
 }
 
@@ -394,8 +401,28 @@ pub fn disk_with(
 pub struct Bed {
     pub dir: tempfile::TempDir,
     pub kernel: PathBuf,
+    /// With the PCR-policy key and its signature of this bed's PCR 11 at
+    /// `enter-initrd`, as systemd-stub hands them over from a UKI.
     pub initramfs: PathBuf,
+    /// The same, with a signature of that value by another key.
+    pub initramfs_foreign_signature: PathBuf,
     pub tree: PathBuf,
+}
+
+/// PCR 11 when clip-init unseals in this bed: no stub measured anything
+/// (the kernel is booted directly), then clip-init's `enter-initrd`.
+pub fn pcr11_at_unseal() -> [u8; 32] {
+    measure::extend_phases(&[0; 32], "enter-initrd")
+}
+
+/// `.pcrsig` JSON: `key`'s signature of PCR 11 = `value`.
+fn pcr_signature(key: &rsa::RsaPrivateKey, value: &[u8; 32]) -> String {
+    let sig = measure::PcrSignature::sign(key, None, value, &mut rand::thread_rng()).unwrap();
+    measure::PcrSignatures(vec![sig]).to_systemd_measure_json()
+}
+
+fn rsa_key() -> rsa::RsaPrivateKey {
+    rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap()
 }
 
 pub fn bed() -> Bed {
@@ -405,24 +432,33 @@ pub fn bed() -> Bed {
         .prefix("clip-init-boot")
         .tempdir_in(tmp_root())
         .unwrap();
-    let initramfs = dir.path().join("initramfs.cpio");
-    std::fs::write(
-        &initramfs,
-        initramfs_bytes(&std::fs::read(clip_init).unwrap(), &kdir, &kver),
-    )
-    .unwrap();
+    let init = std::fs::read(clip_init).unwrap();
+    let key = rsa_key();
+    let public = measure::signature::public_key_pem(&key.to_public_key()).unwrap();
+    let signature = pcr_signature(&key, &pcr11_at_unseal());
+    let foreign = pcr_signature(&rsa_key(), &pcr11_at_unseal());
+    let build = |name: &str, sig: &str| {
+        let path = dir.path().join(name);
+        let extra: [(&str, &[u8]); 2] = [
+            ("tpm2-pcr-public-key.pem", public.as_bytes()),
+            ("tpm2-pcr-signature.json", sig.as_bytes()),
+        ];
+        std::fs::write(&path, initramfs(&init, &kdir, &kver, &extra)).unwrap();
+        path
+    };
+    let initramfs = build("initramfs.cpio", &signature);
+    let initramfs_foreign_signature = build("initramfs-foreign.cpio", &foreign);
     let tree = dir.path().join("tree");
     root_tree(&tree, &root_init);
+    // The running system's attempt to unseal uses the genuine signature.
+    std::fs::write(tree.join("pcrsig.json"), &signature).unwrap();
     Bed {
         kernel: kdir.join(format!("boot/vmlinuz-{kver}")),
         initramfs,
+        initramfs_foreign_signature,
         tree,
         dir,
     }
-}
-
-fn initramfs_bytes(init: &[u8], kdir: &Path, kver: &str) -> Vec<u8> {
-    initramfs(init, kdir, kver)
 }
 
 /// A finished (or killed) QEMU run.
@@ -452,12 +488,50 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Boots `disk` with `cmdline`, killing QEMU after [`BOOT_TIMEOUT`].
 pub fn boot(bed: &Bed, disk: &Path, cmdline: &str) -> Boot {
-    boot_answering(bed, disk, cmdline, &[])
+    boot_with(bed, disk, cmdline, &Options::default())
 }
 
 /// [`boot`], typing each reply on the console (then Enter) the first time
 /// its prompt shows.
 pub fn boot_answering(bed: &Bed, disk: &Path, cmdline: &str, answers: &[(&str, &str)]) -> Boot {
+    boot_with(
+        bed,
+        disk,
+        cmdline,
+        &Options {
+            answers,
+            ..Options::default()
+        },
+    )
+}
+
+/// How one boot differs from the plain one.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// (prompt, reply) typed on the console.
+    pub answers: &'a [(&'a str, &'a str)],
+    /// A TPM (swtpm) whose state persists in this directory.
+    pub tpm: Option<&'a Path>,
+    /// Another initramfs than the bed's.
+    pub initramfs: Option<&'a Path>,
+}
+
+pub fn boot_with(bed: &Bed, disk: &Path, cmdline: &str, opts: &Options<'_>) -> Boot {
+    let answers = opts.answers;
+    let tpm = opts
+        .tpm
+        .map(|dir| qemu::Swtpm::start(dir).expect("cannot start swtpm (package swtpm)"));
+    let mut tpm_args: Vec<String> = Vec::new();
+    if let Some(t) = &tpm {
+        tpm_args = vec![
+            "-chardev".into(),
+            format!("socket,id=chrtpm,path={}", t.socket().display()),
+            "-tpmdev".into(),
+            "emulator,id=tpm0,chardev=chrtpm".into(),
+            "-device".into(),
+            "tpm-tis,tpmdev=tpm0".into(),
+        ];
+    }
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
         .args([
@@ -474,7 +548,8 @@ pub fn boot_answering(bed: &Bed, disk: &Path, cmdline: &str, answers: &[(&str, &
         .arg("-kernel")
         .arg(&bed.kernel)
         .arg("-initrd")
-        .arg(&bed.initramfs)
+        .arg(opts.initramfs.unwrap_or(&bed.initramfs))
+        .args(&tpm_args)
         .args(["-append", cmdline])
         .arg("-drive")
         .arg(format!("file={},if=virtio,format=raw", disk.display()))
