@@ -41,6 +41,7 @@ fn main() {
         b"fuzz seed secret",
         &SealPolicy {
             pcr7: Some(PcrValue::Current),
+            pcr12: None,
             signed_pcr11_key: Some(public),
             pin: Some(b"1234"),
         },

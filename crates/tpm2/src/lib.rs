@@ -51,6 +51,7 @@
 //! // First boot.
 //! let sealed = tpm2::seal(&mut tpm, &volume_key, &SealPolicy {
 //!     pcr7: Some(PcrValue::Current),
+//!     pcr12: None,
 //!     signed_pcr11_key: Some(PolicyKey::from_pem(pcrpkey_pem)?),
 //!     pin: None,
 //! })?;

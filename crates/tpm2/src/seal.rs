@@ -41,6 +41,8 @@ use sha2::{Digest, Sha256};
 pub const SRK_HANDLE: u32 = 0x8100_0001;
 /// The PCR whose value is sealed literally.
 pub const LITERAL_PCR: u32 = 7;
+/// The other PCR sealed literally when asked (systemd-stub's additions).
+pub const STUB_ADDITIONS_PCR: u32 = 12;
 /// The PCR whose policy is signed.
 pub const SIGNED_PCR: u32 = 11;
 /// How many times an Unseal is tried again when a PCR changed while the
@@ -61,6 +63,11 @@ pub enum PcrValue {
 pub struct SealPolicy<'a> {
     /// PCR 7 (Secure Boot state and keys), literally.
     pub pcr7: Option<PcrValue>,
+    /// PCR 12, literally: what systemd-stub adds to the UKI's own (command
+    /// line additions from add-ons or SMBIOS, credentials, system
+    /// extensions); all zeros when nothing was added. PCR 11 covers only
+    /// the UKI itself.
+    pub pcr12: Option<PcrValue>,
     /// PCR 11 through PolicyAuthorize: any PCR 11 value this key signs.
     pub signed_pcr11_key: Option<PolicyKey>,
     /// A PIN (PolicyAuthValue; the object's authValue is SHA-256(PIN), as
@@ -98,14 +105,26 @@ pub fn seal<T: Transport>(
         digest = policy::authorize(&key.name(), &[]);
         pubkey_pcrs = single(SIGNED_PCR);
     }
+    // One PolicyPCR over the literal PCRs, their values in PCR order.
+    let mut literal = Vec::new();
+    for (pcr, value) in [
+        (LITERAL_PCR, policy.pcr7),
+        (STUB_ADDITIONS_PCR, policy.pcr12),
+    ] {
+        if let Some(value) = value {
+            let value = match value {
+                PcrValue::Value(v) => v,
+                PcrValue::Current => read_one(tpm, pcr)?,
+            };
+            literal.push((pcr, value));
+        }
+    }
     let mut pcrs = PcrSelection::default();
-    if let Some(value) = policy.pcr7 {
-        let value = match value {
-            PcrValue::Value(v) => v,
-            PcrValue::Current => read_one(tpm, LITERAL_PCR)?,
-        };
-        pcrs = single(LITERAL_PCR);
-        digest = policy::pcr(&digest, pcrs, &[value]);
+    if !literal.is_empty() {
+        let list: Vec<u32> = literal.iter().map(|(p, _)| *p).collect();
+        pcrs = PcrSelection::of(&list).unwrap_or_default();
+        let values: Vec<[u8; 32]> = literal.iter().map(|(_, v)| *v).collect();
+        digest = policy::pcr(&digest, pcrs, &values);
     }
     let auth_value = policy.pin.map(pin_auth_value).unwrap_or_default();
     if policy.pin.is_some() {

@@ -46,6 +46,39 @@ fn pcr7_round_trip_then_refused_after_pcr7_changes() {
 }
 
 #[test]
+fn pcr12_sealed_with_pcr7_refuses_once_the_stub_adds_anything() {
+    let sw = Swtpm::start();
+    let mut tpm = sw.tpm();
+    tpm.pcr_extend(7, &[1; 32]).unwrap();
+    let sealed = seal(
+        &mut tpm,
+        SECRET,
+        &SealPolicy {
+            pcr7: Some(PcrValue::Current),
+            pcr12: Some(PcrValue::Current),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(sealed.pcrs.pcrs().collect::<Vec<_>>(), [7, 12]);
+    assert_eq!(
+        unseal(&mut tpm, &sealed, &UnsealInputs::default())
+            .unwrap()
+            .as_slice(),
+        SECRET
+    );
+    // A command line addition measured by systemd-stub.
+    tpm.pcr_extend(12, &[3; 32]).unwrap();
+    let err = unseal(&mut tpm, &sealed, &UnsealInputs::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyRefused);
+    assert!(
+        err.to_string()
+            .starts_with("PCR 7+12 changed since sealing: the policy digest is now "),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_predicted_pcr7_value_unseals_once_reached() {
     let sw = Swtpm::start();
     let mut tpm = sw.tpm();
@@ -87,6 +120,7 @@ fn signed_pcr11_policy() {
         SECRET,
         &SealPolicy {
             pcr7: Some(PcrValue::Current),
+            pcr12: None,
             signed_pcr11_key: Some(public.clone()),
             pin: None,
         },
@@ -174,6 +208,7 @@ fn next_boot_unseals_again_after_pcr11_was_extended() {
             SECRET,
             &SealPolicy {
                 pcr7: Some(PcrValue::Current),
+                pcr12: None,
                 signed_pcr11_key: Some(public),
                 pin: None,
             },
@@ -215,6 +250,7 @@ fn pin_right_wrong_and_missing() {
         SECRET,
         &SealPolicy {
             pcr7: Some(PcrValue::Current),
+            pcr12: None,
             signed_pcr11_key: None,
             pin: Some(b"1234"),
         },
@@ -339,6 +375,7 @@ fn the_secret_never_crosses_the_bus_in_clear() {
         SECRET,
         &SealPolicy {
             pcr7: Some(PcrValue::Current),
+            pcr12: None,
             signed_pcr11_key: Some(public),
             pin: Some(pin),
         },
@@ -446,6 +483,7 @@ fn an_existing_rsa_srk_is_used() {
         SECRET,
         &SealPolicy {
             pcr7: Some(PcrValue::Current),
+            pcr12: None,
             signed_pcr11_key: Some(public),
             pin: Some(b"0000"),
         },
@@ -478,6 +516,7 @@ fn token_fields_round_trip() {
         SECRET,
         &SealPolicy {
             pcr7: Some(PcrValue::Current),
+            pcr12: None,
             signed_pcr11_key: Some(public.clone()),
             pin: Some(b"9"),
         },

@@ -60,6 +60,13 @@ impl TpmKey {
                     Ok(()) => say("TPM: PCR 11 extended with enter-initrd"),
                     Err(e) => say(&format!("TPM: cannot extend PCR 11: {e}")),
                 }
+                // What the build predicted and signed (manifest.json,
+                // slots.<slot>.pcr11.phases."enter-initrd"), for comparison.
+                if let Ok(values) = tpm2::pcr_read(&mut tpm, &[11, 12]) {
+                    for (pcr, value) in values {
+                        say(&format!("TPM: PCR {pcr} is {}", hex::encode(value)));
+                    }
+                }
                 Self {
                     tpm: Some(tpm),
                     missing: String::new(),
@@ -120,6 +127,7 @@ impl TpmKey {
             &*secret,
             &SealPolicy {
                 pcr7: Some(PcrValue::Current),
+                pcr12: Some(PcrValue::Current),
                 signed_pcr11_key: Some(policy_key),
                 pin: None,
             },
@@ -140,8 +148,8 @@ impl TpmKey {
             .context("cannot add the TPM token")?;
         crate::statecrypt::write_all(file, &writes, part)?;
         say(&format!(
-            "TPM keyslot {slot} (token {token}): sealed to PCR 7 and to PCR 11 values signed by \
-             the PCR-policy key"
+            "TPM keyslot {slot} (token {token}): sealed to PCR 7 and 12 as they are and to PCR 11 \
+             values signed by the PCR-policy key"
         ));
         Ok(())
     }
