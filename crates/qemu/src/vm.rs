@@ -197,7 +197,8 @@ impl Vm {
         push(&["-machine", machine]);
         match self.accel() {
             Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
-            _ => push(&["-accel", "tcg"]),
+            // max: AES-NI and SHA extensions for the guest's dm-crypt.
+            _ => push(&["-accel", "tcg", "-cpu", "max"]),
         }
         push(&[
             "-m",

@@ -41,6 +41,7 @@ pub fn load_all() -> Result<()> {
     };
     let paths = parse_list(&text)?;
     let mut loaded = 0;
+    let mut absent = Vec::new();
     for path in &paths {
         let compressed = [".xz", ".zst", ".gz"].iter().any(|s| path.ends_with(s));
         let flags = if compressed {
@@ -48,17 +49,26 @@ pub fn load_all() -> Result<()> {
         } else {
             0
         };
-        match sys::module::load(Path::new(path), "", flags)
-            .with_context(|| format!("cannot load kernel module {path}"))?
-        {
-            sys::module::Loaded::Now => loaded += 1,
-            sys::module::Loaded::Already => {}
+        match sys::module::load(Path::new(path), "", flags) {
+            Ok(sys::module::Loaded::Now) => loaded += 1,
+            Ok(sys::module::Loaded::Already) => {}
+            // ENODEV from a module's init: its hardware is not there (an
+            // accelerator such as aesni_intel on a CPU without AES-NI).
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NODEV.raw_os_error()) => {
+                absent.push(*path);
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot load kernel module {path}"));
+            }
         }
     }
     say(&format!(
         "loaded {loaded} kernel modules ({} listed)",
         paths.len()
     ));
+    for path in absent {
+        say(&format!("{path}: no such device here, not loaded"));
+    }
     Ok(())
 }
 

@@ -88,7 +88,12 @@ pub fn open(part: &Path, encryption: &Encryption, tpm: &mut TpmKey) -> Result<Op
                 part.display()
             )
         })?;
+        let started = std::time::Instant::now();
         let key = unlock(&header, &file, tpm)?;
+        say(&format!(
+            "state key unlocked in {} ms (TPM unseal or recovery key, and key derivation)",
+            started.elapsed().as_millis()
+        ));
         (header, key, false)
     } else if head.iter().all(|&b| b == 0) {
         say(&format!(
@@ -115,7 +120,12 @@ pub fn open(part: &Path, encryption: &Encryption, tpm: &mut TpmKey) -> Result<Op
         mapper.remove(CRYPT_NAME)?;
         mapper.remove(INTEGRITY_NAME)?;
     }
+    let started = std::time::Instant::now();
     let node = activate(part, &file, &header, size, &key, IntegrityMode::Journal)?;
+    say(&format!(
+        "state volume activated in {} ms (dm-integrity and dm-crypt)",
+        started.elapsed().as_millis()
+    ));
     Ok(Opened { node, fresh })
 }
 

@@ -356,8 +356,8 @@ fn the_tpm_opens_the_state_unattended_and_the_booted_system_cannot_unseal() {
     );
     assert!(
         first.has(
-            "clip-init: TPM keyslot 1 (token 0): sealed to PCR 7 and to PCR 11 values signed by \
-             the PCR-policy key"
+            "clip-init: TPM keyslot 1 (token 0): sealed to PCR 7 and 12 as they are and to PCR 11 \
+             values signed by the PCR-policy key"
         ),
         "{c}"
     );

@@ -28,6 +28,8 @@ pub const MODULES: &[&str] = &[
     "dm-crypt",
     "xts",
     "authenc",
+    "aesni_intel",
+    "sha256_ssse3",
 ];
 pub const MIB: u64 = 1 << 20;
 pub const SALT: [u8; 32] = [0x5a; 32];
@@ -535,7 +537,7 @@ pub fn boot_with(bed: &Bed, disk: &Path, cmdline: &str, opts: &Options<'_>) -> B
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
         .args([
-            "-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
+            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
         ])
         .args([
             "-display",
