@@ -194,6 +194,23 @@ fn print_human(s: &Status) -> std::io::Result<()> {
         };
         add(&format!("State {}", m.path), what);
     }
+    let v = &s.state_volume;
+    add(
+        "State volume",
+        format!(
+            "{} {} {}, {}-byte integrity tags, key {}",
+            if v.ok { "ok" } else { "NOT OK" },
+            opt(&v.dm_name),
+            opt(&v.cipher),
+            v.integrity_tag_size
+                .map_or_else(|| "no".into(), |n| n.to_string()),
+            match v.key_in_keyring {
+                Some(true) => "in the kernel keyring",
+                Some(false) => "in the table",
+                None => "-",
+            }
+        ),
+    );
     add(
         "Boot count",
         s.boot_count.map_or_else(|| "-".into(), |n| n.to_string()),

@@ -132,6 +132,34 @@ pub fn verity_table_root_hash(params: &str) -> Option<&str> {
     params.split_ascii_whitespace().nth(8)
 }
 
+/// What a dm-crypt table line says (dm-crypt.rst: `<cipher> <key>
+/// <iv_offset> <device> <offset> [<#opt_params> <opt_params>]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptTable {
+    pub cipher: String,
+    /// The key is a kernel keyring reference (`:<size>:<type>:<desc>`),
+    /// not the key itself in hex.
+    pub key_in_keyring: bool,
+    /// `integrity:<bytes>:aead`: dm-integrity below holds a tag per sector.
+    pub integrity_tag_size: Option<u32>,
+}
+
+pub fn crypt_table(params: &str) -> Option<CryptTable> {
+    let words: Vec<&str> = params.split_ascii_whitespace().collect();
+    let [cipher, key, _, _, _, rest @ ..] = words.as_slice() else {
+        return None;
+    };
+    let integrity_tag_size = rest.iter().skip(1).find_map(|o| {
+        let (size, kind) = o.strip_prefix("integrity:")?.split_once(':')?;
+        (kind == "aead").then(|| size.parse().ok()).flatten()
+    });
+    Some(CryptTable {
+        cipher: (*cipher).to_owned(),
+        key_in_keyring: key.starts_with(':'),
+        integrity_tag_size,
+    })
+}
+
 /// The boot counter file: a decimal number and a newline.
 pub fn boot_count(text: &str) -> Result<u64, Error> {
     text.trim()
@@ -212,6 +240,23 @@ mod tests {
             aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa bbbb";
         assert!(verity_table_root_hash(line).unwrap().starts_with("aaaa"));
         assert_eq!(verity_table_root_hash("1 a b"), None);
+    }
+
+    #[test]
+    fn crypt_table_lines() {
+        let line = "capi:authenc(hmac(sha256),xts(aes))-plain64 :96:logon:clip:state-x 0 254:1 0 \
+                    2 integrity:32:aead sector_size:4096";
+        assert_eq!(
+            crypt_table(line),
+            Some(CryptTable {
+                cipher: "capi:authenc(hmac(sha256),xts(aes))-plain64".into(),
+                key_in_keyring: true,
+                integrity_tag_size: Some(32),
+            })
+        );
+        let plain = crypt_table("aes-xts-plain64 0123abcd 0 8:3 4096").unwrap();
+        assert!(!plain.key_in_keyring && plain.integrity_tag_size.is_none());
+        assert_eq!(crypt_table("aes 00"), None);
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct Status {
     pub root_hash: Option<String>,
     pub root: Root,
     pub state_mounts: Vec<StateMount>,
+    /// The device under the state mounts.
+    pub state_volume: StateVolume,
     pub boot_count: Option<u64>,
     /// No problem and no error: the boot is verified end to end.
     pub verified: bool,
@@ -87,6 +89,23 @@ pub struct Root {
     pub read_only: Option<bool>,
     /// What creating /.clip-status-probe gave: "EROFS" expected.
     pub write_probe: Option<String>,
+}
+
+/// The block device the state paths are mounted from: dm-crypt with
+/// authentication (over dm-integrity) is what the system promises.
+#[derive(Debug, Default, Serialize)]
+pub struct StateVolume {
+    /// `major:minor`.
+    pub device: Option<String>,
+    pub dm_name: Option<String>,
+    /// dm-crypt's cipher, e.g. `capi:authenc(hmac(sha256),xts(aes))-plain64`.
+    pub cipher: Option<String>,
+    /// Bytes of authentication tag per sector (`integrity:<n>:aead`).
+    pub integrity_tag_size: Option<u32>,
+    /// The volume key is held by the kernel keyring, not written in the table.
+    pub key_in_keyring: Option<bool>,
+    /// Encrypted and authenticated.
+    pub ok: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,6 +141,7 @@ pub fn gather(paths: &Paths, count_boot: bool) -> Status {
         .unwrap_or_default();
     root(paths, &mounts, &mut s);
     state_mounts(paths, &mounts, &mut s);
+    state_volume(paths, &mounts, &mut s);
     boot_count(paths, count_boot, &mut s);
     s.verified = s.problems.is_empty() && s.errors.is_empty();
     s
@@ -289,6 +309,77 @@ fn verity(name: &str, s: &mut Status) {
             s.root.table_root_hash = hash;
         }
         Err(e) => s.errors.push(format!("{e:#}")),
+    }
+}
+
+/// The device under the first state mount: must be dm-crypt with an
+/// integrity tag per sector.
+fn state_volume(paths: &Paths, mounts: &[Mount], s: &mut Status) {
+    let Some(m) = s
+        .state_mounts
+        .iter()
+        .find(|m| m.mounted)
+        .and_then(|sm| parse::mount_at(mounts, &sm.path))
+    else {
+        return;
+    };
+    let v = &mut s.state_volume;
+    v.device = Some(format!("{}:{}", m.major, m.minor));
+    let name = std::fs::read_to_string(
+        paths.at(&format!("/sys/dev/block/{}:{}/dm/name", m.major, m.minor)),
+    )
+    .ok()
+    .map(|n| n.trim().to_owned());
+    v.dm_name = name.clone();
+    let Some(name) = name else {
+        s.problems.push(format!(
+            "the state is mounted from {}:{} ({}), not a device-mapper (dm-crypt) device",
+            m.major, m.minor, m.source
+        ));
+        return;
+    };
+    if !paths.device_mapper {
+        s.errors
+            .push("device-mapper table of the state not queried (--root given)".into());
+        return;
+    }
+    let table = sys::dm::Control::open()
+        .context("cannot open the device-mapper control device")
+        .and_then(|control| {
+            let req = dm::request::table_status(&name, true, dm::request::STATUS_BUFFER_SIZE)?;
+            control
+                .call(&req)
+                .with_context(|| format!("device-mapper TABLE_STATUS of {name}"))
+        })
+        .and_then(|reply| {
+            let reply = dm::Reply::parse(&reply)?;
+            let targets = reply.targets()?;
+            let [t] = targets.as_slice() else {
+                anyhow::bail!("{name} has {} targets, expected one", targets.len());
+            };
+            anyhow::ensure!(
+                t.target_type == "crypt",
+                "{name} is a {} device, not crypt",
+                t.target_type
+            );
+            parse::crypt_table(t.params).with_context(|| format!("{name}: unreadable crypt table"))
+        });
+    match table {
+        Ok(t) => {
+            v.ok = t.integrity_tag_size.is_some();
+            if !v.ok {
+                s.problems.push(format!(
+                    "the state volume {name} is encrypted ({}) but not authenticated (no integrity tags)",
+                    t.cipher
+                ));
+            }
+            v.cipher = Some(t.cipher);
+            v.integrity_tag_size = t.integrity_tag_size;
+            v.key_in_keyring = Some(t.key_in_keyring);
+        }
+        Err(e) => s.problems.push(format!(
+            "the state volume is not an authenticated dm-crypt device: {e:#}"
+        )),
     }
 }
 

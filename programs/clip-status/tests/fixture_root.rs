@@ -126,7 +126,17 @@ fn report_of_a_fixture_device() {
             .any(|p| p.contains("/var/log is not a mount point")),
         "{p:?}"
     );
-    assert_eq!(p.len(), 3, "{p:?}");
+    // The fixture's state is a plain partition, not dm-crypt.
+    assert!(
+        p.contains(
+            &"the state is mounted from 253:6 (/dev/vda6), not a device-mapper (dm-crypt) device"
+                .to_owned()
+        ),
+        "{p:?}"
+    );
+    assert_eq!(p.len(), 4, "{p:?}");
+    assert_eq!(j["state_volume"]["device"], "253:6");
+    assert_eq!(j["state_volume"]["ok"], false);
     assert_eq!(j["verified"], false);
     assert_eq!(j["boot_count"], 1);
 

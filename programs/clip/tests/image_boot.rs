@@ -1,15 +1,25 @@
 //! The built image in QEMU (TCG, q35, OVMF with our keys enrolled and Secure
-//! Boot enforced, virtio disk): it boots to multi-user on a dm-verity root
-//! the kernel reports verified; / is read-only; the state paths are bind
-//! mounts with their options, created on first boot and kept across a
-//! reboot; a flipped root byte stops the boot loudly; a flipped UKI byte is
+//! Boot enforced, virtio disk, swtpm): it boots to multi-user on a
+//! dm-verity root the kernel reports verified; / is read-only; the state
+//! partition is LUKS2 with dm-integrity under dm-crypt, created on first
+//! boot with a TPM keyslot and a recovery key, opened by the TPM on the
+//! next boot, and holds nothing in clear; its state paths are bind mounts
+//! with their options, kept across a reboot. From copies of that
+//! provisioned disk and TPM: Secure Boot off (PCR 7 changed) is refused by
+//! the TPM and the recovery key typed on the console opens the state; a
+//! UKI signed by db but whose PCR 11 is signed by another key is refused.
+//! A flipped root byte stops the boot loudly; a flipped UKI byte is
 //! refused by the firmware. Every wait is bounded by `clip boot --timeout`.
 
 mod image_support;
+mod testinit_support;
+
+use std::path::{Path, PathBuf};
 
 use image_support::*;
 
-/// Boots `image` until clip-status has reported; returns the serial log.
+/// Boots `image` (Secure Boot, TPM) until clip-status has reported; returns
+/// the serial log.
 fn boot_to_status(image: &std::path::Path) -> String {
     let log = image.with_file_name(format!(
         "serial-{}.log",
@@ -21,12 +31,13 @@ fn boot_to_status(image: &std::path::Path) -> String {
     boot(
         image,
         &[
+            "--tpm",
             "--expect",
             "CLIP-STATUS ",
             "--refuse",
             "clip-init: FATAL",
             "--timeout",
-            "420",
+            "600",
             "--serial-log",
             log.to_str().unwrap(),
         ],
@@ -35,8 +46,57 @@ fn boot_to_status(image: &std::path::Path) -> String {
     std::fs::read_to_string(&log).unwrap()
 }
 
+/// A copy of `image`'s directory (disk and TPM state) as `name`: a trial
+/// on the provisioned machine that leaves the original as it was.
+fn machine_copy(image: &Path, name: &str) -> PathBuf {
+    let from = image.parent().unwrap();
+    let to = from.parent().unwrap().join(name);
+    let _ = std::fs::remove_dir_all(&to);
+    let status = std::process::Command::new("cp")
+        .args(["-a", "--sparse=always"])
+        .arg(from)
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -a of the machine failed");
+    to.join("disk.img")
+}
+
+/// The recovery key a first boot showed on the console.
+fn recovery_key_of(serial: &str) -> String {
+    let lines: Vec<&str> = serial.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("clip-init: RECOVERY KEY of the state partition"))
+        .unwrap_or_else(|| panic!("no recovery key shown:\n{serial}"));
+    let key = lines[at + 2]
+        .trim_start_matches("clip-init:")
+        .trim()
+        .to_owned();
+    assert_eq!(key.len(), 71, "{key:?}");
+    key
+}
+
+const RECOVERY_PROMPT: &str = "clip-init: recovery key of the state partition (1/3): ";
+
+/// The serial log of a run of `clip boot` with `args` (besides the image).
+fn serial_of(image: &Path, args: &[&str], secure_boot: bool) -> (Run, String) {
+    let log = image.with_file_name("trial-serial.log");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--tpm", "--serial-log", log.to_str().unwrap()]);
+    let run = if secure_boot {
+        boot(image, &all)
+    } else {
+        let mut cmd = std::process::Command::new(clip_path());
+        cmd.arg("boot").arg(image).args(&all);
+        run_command(cmd)
+    };
+    let serial = std::fs::read_to_string(&log).unwrap_or_default();
+    (run, serial)
+}
+
 #[test]
-fn boots_verified_read_only_with_persistent_state() {
+fn boots_verified_with_the_state_sealed_to_the_tpm_and_only_to_it() {
     let image = image_copy("persistent");
     let m = manifest(built());
     let root_hash = m["slots"]["a"]["verity"]["root_hash"]
@@ -44,8 +104,8 @@ fn boots_verified_read_only_with_persistent_state() {
         .unwrap()
         .to_owned();
 
-    // First boot: the blank state partition is formatted and every state
-    // path created (seeded from the factory copy where there is one).
+    // First boot: the blank state partition becomes LUKS2 with integrity,
+    // sealed to the TPM, and every state path is created.
     let first = boot_to_status(&image);
     assert!(
         first.contains(&format!("clip-init: verity root a {root_hash} verified")),
@@ -53,13 +113,32 @@ fn boots_verified_read_only_with_persistent_state() {
     );
     assert!(first.contains("clip-init: switching to systemd"), "{first}");
     for line in [
-        "is blank: formatting it",
+        "clip-init: state partition /dev/vda6 is blank: creating an encrypted volume \
+         (aes-xts-plain64 + hmac(sha256))",
+        "clip-init: TPM keyslot 1 (token 0): sealed to PCR 7 and 12 as they are and to PCR 11 \
+         values signed by the PCR-policy key",
+        "clip-init: TPM: PCR 11 extended with leave-initrd",
         "clip-init: state /var/lib (created, seeded from factory)",
         "clip-init: state /etc/machine-id (created, new machine ID)",
         "Multi-User System",
     ] {
         assert!(first.contains(line), "first boot lacks {line:?}:\n{first}");
     }
+    // The PCR 11 the build predicted and signed is the one the TPM has
+    // when clip-init unseals (after systemd-stub and enter-initrd).
+    let predicted = m["slots"]["a"]["pcr11"]["phases"]["enter-initrd"]
+        .as_str()
+        .unwrap();
+    assert!(
+        first.contains(&format!("clip-init: TPM: PCR 11 is {predicted}")),
+        "PCR 11 in the guest is not the predicted {predicted}:\n{first}"
+    );
+    // Nothing was added to the UKI's own command line or credentials.
+    assert!(
+        first.contains(&format!("clip-init: TPM: PCR 12 is {}", "0".repeat(64))),
+        "{first}"
+    );
+    let key = recovery_key_of(&first);
     let s = status_line(&first);
     assert_eq!(s["verified"], true, "{s}");
     assert_eq!(s["problems"].as_array().map(Vec::len), Some(0), "{s}");
@@ -101,9 +180,38 @@ fn boots_verified_read_only_with_persistent_state() {
     }
     assert_eq!(s["boot_count"], 1, "{s}");
 
-    // Second boot on the same disk: the state is kept, the counter written
-    // during the first boot in /var/lib survived.
+    // Nothing of the state in clear on the disk: dpkg's status (seeded
+    // from the factory copy), ext4's own names, the machine ID.
+    let (state_off, state_size) = partition(&m, "state");
+    let state = {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(&image).unwrap();
+        let mut b = vec![0u8; usize::try_from(state_size).unwrap()];
+        f.read_exact_at(&mut b, state_off).unwrap();
+        b
+    };
+    assert!(
+        state.starts_with(b"LUKS\xba\xbe"),
+        "no LUKS2 header on the state partition"
+    );
+    for plain in [&b"Package: systemd"[..], b"lost+found", b"machine-id"] {
+        assert!(
+            !state.windows(plain.len()).any(|w| w == plain),
+            "{:?} is in clear on the state partition",
+            String::from_utf8_lossy(plain)
+        );
+    }
+
+    // Second boot on the same disk and TPM: opened unattended, state kept.
     let second = boot_to_status(&image);
+    assert!(
+        second.contains("clip-init: state partition unlocked with keyslot 1 (TPM)"),
+        "{second}"
+    );
+    assert!(
+        !second.contains("recovery key of the state partition"),
+        "{second}"
+    );
     assert!(
         !second.contains("(created"),
         "second boot re-created state:\n{second}"
@@ -119,6 +227,147 @@ fn boots_verified_read_only_with_persistent_state() {
         !second.contains("formatting"),
         "the state partition was formatted again"
     );
+
+    // Trial: Secure Boot off. PCR 7 is not what the secret was sealed to,
+    // the TPM path is refused, the recovery key typed on the console opens
+    // the state, and nothing is lost.
+    let off = machine_copy(&image, "persistent-sb-off");
+    let (run, serial) = serial_of(
+        &off,
+        &[
+            "--answer",
+            RECOVERY_PROMPT,
+            &key,
+            "--expect",
+            "CLIP-STATUS ",
+            "--refuse",
+            "clip-init: FATAL",
+            "--timeout",
+            "600",
+        ],
+        false,
+    );
+    run.assert_success();
+    assert!(
+        serial.contains(
+            "clip-init: the TPM did not unlock the state partition: the TPM refused to unseal \
+             the state's key: PCR 7+12 changed since sealing"
+        ),
+        "{serial}"
+    );
+    assert!(
+        serial.contains("clip-init: state partition unlocked with keyslot 0 (recovery key)"),
+        "{serial}"
+    );
+    assert!(
+        !serial.contains(&key),
+        "the typed recovery key was echoed:\n{serial}"
+    );
+    let s3 = status_line(&serial);
+    assert_eq!(s3["secure_boot"]["state"], "disabled", "{s3}");
+    assert_eq!(s3["boot_count"], 3, "nothing lost: {s3}");
+
+    // Trial: a UKI that db signs (so the firmware runs it) with another
+    // command line, its PCR 11 signed by a key that is not the PCR-policy
+    // key. The TPM refuses the signature; without the recovery key the
+    // state stays locked.
+    let foreign = machine_copy(&image, "persistent-foreign-uki");
+    replace_uki_with_foreign_one(&foreign, &m);
+    let (run, serial) = serial_of(
+        &foreign,
+        &[
+            "--expect",
+            RECOVERY_PROMPT,
+            "--refuse",
+            "CLIP-STATUS ",
+            "--timeout",
+            "600",
+        ],
+        true,
+    );
+    run.assert_success();
+    assert!(
+        serial.contains(
+            "clip-init: the TPM did not unlock the state partition: the TPM refused to unseal \
+             the state's key: the signature over the PCR policy is not valid for the PCR-policy \
+             key"
+        ),
+        "{serial}"
+    );
+    assert!(serial.contains("TPM_RC_SIGNATURE"), "{serial}");
+}
+
+/// Replaces slot A's UKI in the ESP of `disk` with one built from the same
+/// kernel and initramfs but the command line + " quiet", its PCR 11 signed
+/// by a fresh key, and signed by the image's db key.
+fn replace_uki_with_foreign_one(disk: &Path, m: &serde_json::Value) {
+    let out = built();
+    let dir = disk.parent().unwrap();
+    let run = |cmd: &mut std::process::Command| {
+        let o = cmd.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let key = dir.join("foreign-pcr.key");
+    run(std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key));
+    let osrel = dir.join("os-release");
+    std::fs::write(&osrel, "ID=clipos\nNAME=\"not CLIP OS\"\n").unwrap();
+    let cmdline = format!("{} quiet", m["slots"]["a"]["cmdline"].as_str().unwrap());
+    let unsigned = dir.join("foreign.efi");
+    let signed = dir.join("foreign-signed.efi");
+    let artifacts = out.join("artifacts");
+    let arg = |p: &Path| p.to_str().unwrap().to_owned();
+    clip(&[
+        "uki",
+        "build",
+        "--stub",
+        &arg(&testinit_support::stub()),
+        "--linux",
+        &arg(&artifacts.join("vmlinuz")),
+        "--initrd",
+        &arg(&artifacts.join("initramfs.cpio")),
+        "--cmdline",
+        &cmdline,
+        "--os-release",
+        &arg(&osrel),
+        "--pcr-private-key",
+        &arg(&key),
+        "--out",
+        &arg(&unsigned),
+    ])
+    .assert_success();
+    let keys = out.join("keys");
+    clip(&[
+        "sign",
+        "--key",
+        &arg(&keys.join("db.key")),
+        "--cert",
+        &arg(&keys.join("db.crt")),
+        &arg(&unsigned),
+        &arg(&signed),
+    ])
+    .assert_success();
+    let (esp_off, _) = partition(m, "esp");
+    let uki_path = m["slots"]["a"]["uki"].as_str().unwrap();
+    let name = Path::new(uki_path).file_name().unwrap().to_str().unwrap();
+    run(std::process::Command::new("mcopy")
+        .arg("-o")
+        .arg("-i")
+        .arg(format!("{}@@{esp_off}", disk.display()))
+        .arg(&signed)
+        .arg(format!("::EFI/clipos/{name}")));
 }
 
 #[test]

@@ -67,7 +67,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         image: image.clone(),
         secure_boot: true,
         keys: Some(out.join(build::KEYS_DIR)),
-        tpm: false,
+        tpm: true,
         timeout: args.timeout,
         expect: vec![STATUS_MARKER.to_owned()],
         refuse: vec!["clip-init: FATAL".to_owned(), "Access Denied".to_owned()],
@@ -164,6 +164,10 @@ fn compare(manifest: &Value, s: &Value) -> Vec<(String, bool)> {
                     .iter()
                     .all(|m| m["mounted"] == true && m["ok"] == true),
         ),
+        (
+            "the state is encrypted and authenticated (dm-crypt over dm-integrity)".into(),
+            s["state_volume"]["ok"] == true,
+        ),
         ("clip-status found no problem".into(), s["verified"] == true),
     ]
 }
@@ -231,6 +235,17 @@ fn print_report(
             ),
         ));
     }
+    let v = &s["state_volume"];
+    lines.push((
+        "State volume",
+        format!(
+            "{} {} ({}-byte tags), key in the kernel keyring: {}",
+            text(&v["dm_name"]),
+            text(&v["cipher"]),
+            text(&v["integrity_tag_size"]),
+            text(&v["key_in_keyring"])
+        ),
+    ));
     lines.push(("Boot count", text(&s["boot_count"])));
     if let Some(t) = seconds {
         lines.push(("QEMU start to report", format!("{t:.1} s")));
