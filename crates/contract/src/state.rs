@@ -34,6 +34,8 @@ pub enum Error {
     SetId { path: String, mode: String },
     #[error("state path {0} is listed twice")]
     Twice(String),
+    #[error("recovery hook {0:?} is not under /usr (the verified root)")]
+    Hook(String),
     #[error(
         "state encryption cipher {cipher:?} with integrity {integrity:?} is not supported \
          (supported: {})",
@@ -59,6 +61,11 @@ pub struct StateConfig {
     /// How the state partition is encrypted and authenticated.
     #[serde(default)]
     pub encryption: Encryption,
+    /// A program of the root (absolute path) that gets the new recovery
+    /// key on its standard input at first boot, before the state partition
+    /// is created (escrow); the creation waits for it to succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_hook: Option<String>,
 }
 
 /// The state partition's LUKS2 segment: dm-crypt cipher and per-sector
@@ -92,7 +99,9 @@ impl Default for Encryption {
 }
 
 impl Encryption {
-    fn entry(&self) -> Option<&'static (&'static str, &'static str, usize, &'static [&'static str])> {
+    fn entry(
+        &self,
+    ) -> Option<&'static (&'static str, &'static str, usize, &'static [&'static str])> {
         ENCRYPTIONS
             .iter()
             .find(|(c, i, _, _)| *c == self.cipher && *i == self.integrity)
@@ -232,6 +241,16 @@ impl StatePath {
     }
 }
 
+/// The recovery key hook: an absolute, normalised path under `/usr` (the
+/// verified read-only root, never the state it is about).
+pub fn check_hook(path: &str) -> Result<(), Error> {
+    check_path(path)?;
+    if !path.starts_with("/usr/") {
+        return Err(Error::Hook(path.into()));
+    }
+    Ok(())
+}
+
 /// Absolute, normalised (no `.`, `..`, empty or trailing component), not `/`.
 pub fn check_path(path: &str) -> Result<(), Error> {
     let normal = path.len() >= 2
@@ -259,6 +278,9 @@ impl StateConfig {
             }
         }
         config.encryption.check()?;
+        if let Some(hook) = &config.recovery_hook {
+            check_hook(hook)?;
+        }
         Ok(config)
     }
 
@@ -270,15 +292,9 @@ impl StateConfig {
     }
 
     /// The file's text, paths in the given order, plus a newline.
-    pub fn render(paths: &[StatePath], encryption: &Encryption) -> String {
-        #[derive(Serialize)]
-        struct Borrowed<'a> {
-            paths: &'a [StatePath],
-            encryption: &'a Encryption,
-        }
+    pub fn render(&self) -> String {
         // Plain strings and unit enums: serialising cannot fail.
-        let mut text =
-            serde_json::to_string(&Borrowed { paths, encryption }).unwrap_or_default();
+        let mut text = serde_json::to_string(self).unwrap_or_default();
         text.push('\n');
         text
     }
@@ -313,7 +329,12 @@ mod tests {
     #[test]
     fn render_and_parse_agree_and_mount_parents_first() {
         let paths = [path("/var/lib/x", "0700"), path("/var/lib", "0755")];
-        let text = StateConfig::render(&paths, &Encryption::default());
+        let text = StateConfig {
+            paths: paths.to_vec(),
+            encryption: Encryption::default(),
+            recovery_hook: None,
+        }
+        .render();
         assert_eq!(
             text,
             "{\"paths\":[{\"path\":\"/var/lib/x\",\"kind\":\"dir\",\"mode\":\"0700\",\
@@ -391,6 +412,23 @@ mod tests {
             "{e}"
         );
         assert_eq!(path("/var/tmp", "1777").mode_bits(), Ok(0o1777));
+        assert_eq!(
+            StateConfig::parse(r#"{"paths":[],"recovery_hook":"/var/lib/hook"}"#)
+                .unwrap_err()
+                .to_string(),
+            "recovery hook \"/var/lib/hook\" is not under /usr (the verified root)"
+        );
+        let hooked =
+            StateConfig::parse(r#"{"paths":[],"recovery_hook":"/usr/lib/clip/escrow"}"#).unwrap();
+        assert_eq!(
+            hooked.recovery_hook.as_deref(),
+            Some("/usr/lib/clip/escrow")
+        );
+        assert!(
+            hooked
+                .render()
+                .contains("\"recovery_hook\":\"/usr/lib/clip/escrow\"")
+        );
         let plain = r#"{"paths":[],"encryption":{"cipher":"aes-xts-plain64","integrity":"none"}}"#;
         assert_eq!(
             StateConfig::parse(plain).unwrap_err().to_string(),
@@ -402,7 +440,10 @@ mod tests {
     #[test]
     fn the_default_encryption_needs_its_modules_and_a_96_byte_key() {
         let e = Encryption::default();
-        assert_eq!((e.cipher.as_str(), e.integrity.as_str()), ("aes-xts-plain64", "hmac(sha256)"));
+        assert_eq!(
+            (e.cipher.as_str(), e.integrity.as_str()),
+            ("aes-xts-plain64", "hmac(sha256)")
+        );
         assert_eq!(e.key_size(), Ok(96));
         assert_eq!(
             e.kernel_modules(),

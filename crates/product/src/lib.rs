@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use cmdline::CmdlineCheck;
+/// The product's `[state]` is the boot contract's `state.json`: read-write
+/// paths bind-mounted from the state partition, its encryption, the
+/// recovery key hook.
+pub use contract::state::StateConfig as State;
 /// State paths are the boot contract's (`state.json` carries the same
 /// fields, with the same defaults).
 pub use contract::state::{Encryption, Kind, MountOption, StatePath};
@@ -113,17 +117,6 @@ fn default_initramfs_modules() -> Vec<String> {
         .iter()
         .map(|m| (*m).to_owned())
         .collect()
-}
-
-/// Read-write paths bind-mounted from the state partition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct State {
-    pub paths: Vec<StatePath>,
-    /// Cipher and integrity of the state partition (default: AES-XTS with
-    /// HMAC-SHA-256).
-    #[serde(default)]
-    pub encryption: Encryption,
 }
 
 /// systemd units enabled in the image.

@@ -78,8 +78,9 @@ pub enum Problem {
          nodes into the system"
     )]
     RequiredOption { option: &'static str },
+    /// A rule of the boot contract's state.json, in its own words.
     #[error("{message}")]
-    Encryption { message: String },
+    Contract { message: String },
     #[error("{value:?} is not a user or group name ([a-z_][a-z0-9_-]*, at most 32 characters)")]
     BadOwner { value: String },
     #[error(
@@ -162,10 +163,18 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     for (i, sp) in p.state.paths.iter().enumerate() {
         state_path(i, sp, &p.state.paths[..i])?;
     }
+    if let Some(Err(e)) = p.state.recovery_hook.as_deref().map(contract::state::check_hook) {
+        return fail(
+            "state.recovery_hook",
+            Problem::Contract {
+                message: e.to_string(),
+            },
+        );
+    }
     if let Err(e) = p.state.encryption.check() {
         return fail(
             "state.encryption",
-            Problem::Encryption {
+            Problem::Contract {
                 message: e.to_string(),
             },
         );

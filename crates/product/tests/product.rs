@@ -775,3 +775,26 @@ fn state_encryption_defaults_to_aes_xts_with_hmac_and_refuses_other_pairs() {
         "{e}"
     );
 }
+
+#[test]
+fn a_recovery_hook_must_live_in_the_verified_root() {
+    let with_hook = |hook: &str| {
+        let mut v: toml::Value = toml::from_str(&shipped_text()).unwrap();
+        v["state"]
+            .as_table_mut()
+            .unwrap()
+            .insert("recovery_hook".into(), s(hook));
+        Product::parse(&toml::to_string(&v).unwrap(), Path::new("p.toml"))
+    };
+    let p = with_hook("/usr/lib/clip/escrow").unwrap();
+    assert_eq!(p.state.recovery_hook.as_deref(), Some("/usr/lib/clip/escrow"));
+    let e = with_hook("/var/lib/escrow").unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "state.recovery_hook: recovery hook \"/var/lib/escrow\" is not under /usr (the verified root)"
+        ),
+        "{e}"
+    );
+    let e = with_hook("/usr/../var/x").unwrap_err().to_string();
+    assert!(e.contains("is not an absolute, normalised path"), "{e}");
+}

@@ -171,7 +171,7 @@ pub fn build_tree(req: &TreeRequest, progress: &dyn Fn(&str)) -> Result<Tree, Er
     progress("root tree: applying service presets");
     configure::services(&root, &enabled)?;
     let suid_removed = configure::strip_suid(&root)?;
-    state::apply(&root, &product.state.paths, &product.state.encryption)?;
+    state::apply(&root, &product.state)?;
     progress("root tree: ready");
     Ok(Tree {
         root,

@@ -8,15 +8,14 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, lchown};
 use std::path::Path;
 
-use contract::state::{
-    Encryption, FACTORY_DIR, Kind, STATE_JSON, StateConfig, StatePath, lookup_id,
-};
+use contract::state::{FACTORY_DIR, Kind, STATE_JSON, StateConfig, StatePath, lookup_id};
 
 use crate::Error;
 
 /// Replaces every state path in `root` by an empty mount point, moving the
 /// original to the factory directory, and writes state.json.
-pub fn apply(root: &Path, paths: &[StatePath], encryption: &Encryption) -> Result<(), Error> {
+pub fn apply(root: &Path, state: &StateConfig) -> Result<(), Error> {
+    let paths = &state.paths;
     let passwd = read_text(root, "etc/passwd")?;
     let group = read_text(root, "etc/group")?;
     for entry in paths {
@@ -67,7 +66,7 @@ pub fn apply(root: &Path, paths: &[StatePath], encryption: &Encryption) -> Resul
     if let Some(parent) = json.parent() {
         fs::create_dir_all(parent).map_err(Error::io("create /usr/lib/clip", parent))?;
     }
-    fs::write(&json, StateConfig::render(paths, encryption)).map_err(Error::io("write state.json", &json))?;
+    fs::write(&json, state.render()).map_err(Error::io("write state.json", &json))?;
     fs::set_permissions(&json, fs::Permissions::from_mode(0o644))
         .map_err(Error::io("chmod state.json", &json))
 }
@@ -108,7 +107,7 @@ fn kind_name(meta: &fs::Metadata) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contract::state::MountOption;
+    use contract::state::{Encryption, MountOption};
     use std::os::unix::fs::MetadataExt;
 
     fn path(path: &str, kind: Kind, mode: &str) -> StatePath {
@@ -119,6 +118,14 @@ mod tests {
             owner: "root".into(),
             group: "root".into(),
             options: vec![MountOption::Nodev, MountOption::Nosuid, MountOption::Noexec],
+        }
+    }
+
+    fn state(paths: Vec<StatePath>) -> StateConfig {
+        StateConfig {
+            paths,
+            encryption: Encryption::default(),
+            recovery_hook: None,
         }
     }
 
@@ -142,12 +149,11 @@ mod tests {
         home.group = "staff".into();
         apply(
             root,
-            &[
+            &state(vec![
                 path("/etc/machine-id", Kind::File, "0444"),
                 path("/var/lib", Kind::Dir, "0755"),
                 home,
-            ],
-            &Encryption::default(),
+            ]),
         )
         .unwrap();
         assert_eq!(fs::read_dir(root.join("var/lib")).unwrap().count(), 0);
@@ -174,15 +180,14 @@ mod tests {
         let dir = tree();
         let mut p = path("/var/lib", Kind::Dir, "0755");
         p.owner = "nobody".into();
-        let err = apply(dir.path(), &[p], &Encryption::default()).unwrap_err();
+        let err = apply(dir.path(), &state(vec![p])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "state path /var/lib: owner \"nobody\" is not in the tree's /etc/passwd"
         );
         let err = apply(
             dir.path(),
-            &[path("/var/lib", Kind::File, "0644")],
-            &Encryption::default(),
+            &state(vec![path("/var/lib", Kind::File, "0644")]),
         )
         .unwrap_err();
         assert_eq!(

@@ -170,10 +170,7 @@ fn check_contents(root: &Path, product: &Product) {
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(root.join("usr/lib/clip/state.json")).unwrap())
             .unwrap();
-    let expected = serde_json::json!({
-        "paths": product.state.paths,
-        "encryption": product.state.encryption,
-    });
+    let expected = serde_json::to_value(&product.state).unwrap();
     assert_eq!(json, expected);
     assert!(!root.join("boot").read_dir().unwrap().any(|e| {
         let name = e.unwrap().file_name();

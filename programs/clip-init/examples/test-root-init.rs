@@ -111,7 +111,36 @@ fn mounts() -> Vec<(String, String, String, String)> {
         .collect()
 }
 
-fn main() {
+/// As the state's recovery key hook (clip-init runs it at first boot under
+/// this name): prints the SHA-256 of the key it got on stdin; under the
+/// name `recovery-hook-fail`, fails.
+fn recovery_hook(name: &str) -> std::process::ExitCode {
+    let mut key = String::new();
+    let _ = std::io::stdin().read_line(&mut key);
+    let digest = sha256_hex(key.trim_end().as_bytes());
+    let _ = std::io::stdout()
+        .write_all(format!("ROOTHOOK: {name} got a key, sha256 {digest}\n").as_bytes());
+    if name == "recovery-hook-fail" {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn main() -> std::process::ExitCode {
+    let arg0 = std::env::args().next().unwrap_or_default();
+    let name = std::path::Path::new(&arg0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.starts_with("recovery-hook") {
+        return recovery_hook(&name);
+    }
     let mut failures: Vec<String> = Vec::new();
     let mut check = |ok: bool, what: String| {
         line(&format!("{what} {}", if ok { "ok" } else { "FAIL" }));

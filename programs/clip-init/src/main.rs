@@ -129,7 +129,7 @@ fn run() -> Result<Infallible> {
             found.disk
         )
     })?;
-    let opened = statecrypt::open(&state_part.dev, &config.encryption, &mut tpm)?;
+    let opened = statecrypt::open(&state_part.dev, &config, sysroot, &mut tpm)?;
     // The key is in dm-crypt: lock PCR 11 so the running system cannot
     // unseal it again.
     tpm.leave_initrd()?;

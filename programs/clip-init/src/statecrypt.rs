@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use contract::state::Encryption;
+use contract::state::{Encryption, StateConfig};
 use dm::{CryptTable, IntegrityMode, IntegritySuperblock, IntegrityTable, KeyringKey};
 use luks2::{FormatParams, Header, KdfParams, KeyslotParams, VolumeKey};
 use rand_core::{OsRng, RngCore};
@@ -54,7 +54,9 @@ pub struct Opened {
 }
 
 /// Formats (first boot) or unlocks the state partition and maps it.
-pub fn open(part: &Path, encryption: &Encryption, tpm: &mut TpmKey) -> Result<Opened> {
+/// `sysroot` is the verified root, where the recovery key hook lives.
+pub fn open(part: &Path, config: &StateConfig, sysroot: &Path, tpm: &mut TpmKey) -> Result<Opened> {
+    let encryption = &config.encryption;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -102,7 +104,8 @@ pub fn open(part: &Path, encryption: &Encryption, tpm: &mut TpmKey) -> Result<Op
             encryption.cipher,
             encryption.integrity
         ));
-        let (header, key) = format(&file, part, encryption, tpm)?;
+        let hook = config.recovery_hook.as_deref().map(|h| (sysroot, h));
+        let (header, key) = format(&file, part, encryption, hook, tpm)?;
         (header, key, true)
     } else {
         bail!(
@@ -218,9 +221,19 @@ fn format(
     file: &File,
     part: &Path,
     encryption: &Encryption,
+    hook: Option<(&Path, &str)>,
     tpm: &mut TpmKey,
 ) -> Result<(Header, VolumeKey)> {
     let mut rng = OsRng;
+    // The recovery key first, and escrowed before anything is written: if
+    // the hook fails, the partition stays blank and the next boot tries
+    // again, rather than leaving a volume whose recovery key went nowhere.
+    let mut secret = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(&mut *secret);
+    let recovery = recovery_key(&secret);
+    if let Some((sysroot, hook)) = hook {
+        run_hook(sysroot, hook, &recovery)?;
+    }
     let key_size = encryption.key_size().context("invalid state encryption")?;
     let mut key_bytes = Zeroizing::new(vec![0u8; key_size]);
     rng.fill_bytes(&mut key_bytes);
@@ -237,9 +250,6 @@ fn format(
 
     // The recovery keyslot first: whatever happens with the TPM, the data
     // stays reachable with it.
-    let mut secret = Zeroizing::new([0u8; 32]);
-    rng.fill_bytes(&mut *secret);
-    let recovery = recovery_key(&secret);
     let (slot, writes) = header
         .add_keyslot(
             &key,
@@ -258,6 +268,64 @@ fn format(
         &recovery,
     );
     Ok((header, key))
+}
+
+/// How long the recovery key hook may take.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the product's recovery key hook inside the verified root (chroot,
+/// with /dev), the key on its standard input, nothing in its environment.
+fn run_hook(sysroot: &Path, hook: &str, key: &str) -> Result<()> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let dev = sysroot.join("dev");
+    rustix::mount::mount_bind("/dev", &dev)
+        .with_context(|| format!("cannot bind /dev onto {}", dev.display()))?;
+    let result = (|| {
+        let mut cmd = Command::new(hook);
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/usr/sbin")
+            .stdin(Stdio::piped());
+        sys::process::chroot(&mut cmd, sysroot)?;
+        let mut child = cmd.spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A hook that does not read its input fails below by its status.
+            let _ = stdin.write_all(format!("{key}\n").as_bytes());
+        }
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if start.elapsed() > HOOK_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer after {} s", HOOK_TIMEOUT.as_secs()),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })();
+    let _ = rustix::mount::unmount(&dev, rustix::mount::UnmountFlags::DETACH);
+    match result {
+        Ok(status) if status.success() => {
+            say(&format!("recovery key handed to {hook}"));
+            Ok(())
+        }
+        Ok(status) => bail!(
+            "the recovery key hook {hook} failed ({status}): the state partition was not \
+             created, the next boot tries again"
+        ),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot run the recovery key hook {hook}: the state partition was not created, \
+                 the next boot tries again"
+            )
+        }),
+    }
 }
 
 fn unlock(header: &Header, file: &File, tpm: &mut TpmKey) -> Result<VolumeKey> {

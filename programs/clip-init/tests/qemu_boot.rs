@@ -110,6 +110,20 @@ fn boots_verified_root_and_keeps_state_across_boots() {
     );
     assert_root_init_ok(&first);
     assert!(first.has("ROOTINIT: boot-count=1"), "{c}");
+    // The recovery key went to the product's hook (escrow) before the
+    // partition was created: the hook saw the key the console shows.
+    let key = recovery_key_of(&first);
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    assert!(
+        first.has(&format!(
+            "ROOTHOOK: recovery-hook got a key, sha256 {digest}"
+        )),
+        "{c}"
+    );
+    assert!(
+        first.has("clip-init: recovery key handed to /usr/lib/clip/recovery-hook"),
+        "{c}"
+    );
     // clip-init wrote a fresh machine ID (machine-id(5) form) on first boot.
     let id_line = |b: &Boot| {
         b.serial
@@ -130,7 +144,6 @@ fn boots_verified_root_and_keeps_state_across_boots() {
         "{c}"
     );
 
-    let key = recovery_key_of(&first);
     // No TPM in this bed: the second boot asks for the recovery key.
     let second = boot_answering(
         &bed,
@@ -480,4 +493,44 @@ fn a_flipped_byte_in_the_encrypted_state_fails_the_read_never_returns_wrong_data
         "no AEAD error on sector 0\n{c}"
     );
     assert_fatal(&third, "cannot read state volume /dev/dm-", false);
+}
+
+#[test]
+fn a_failing_recovery_key_hook_leaves_the_state_partition_blank() {
+    let bed = bed();
+    let tree = bed.dir.path().join("tree-failing-hook");
+    let status = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&bed.tree)
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let json = tree.join("usr/lib/clip/state.json");
+    let text = std::fs::read_to_string(&json).unwrap().replace(
+        "/usr/lib/clip/recovery-hook\"",
+        "/usr/lib/clip/recovery-hook-fail\"",
+    );
+    std::fs::write(&json, text).unwrap();
+    let d = disk(bed.dir.path(), &tree, None);
+    let b = boot(&bed, &d.path, &d.cmdline());
+    assert!(
+        b.has("ROOTHOOK: recovery-hook-fail got a key"),
+        "{}",
+        context(&b)
+    );
+    assert_fatal(
+        &b,
+        "the recovery key hook /usr/lib/clip/recovery-hook-fail failed (exit status: 1): the \
+         state partition was not created, the next boot tries again",
+        false,
+    );
+    assert!(
+        !b.has("RECOVERY KEY"),
+        "a key was shown for a volume never made"
+    );
+    assert!(
+        d.state_bytes()[..1 << 20].iter().all(|&b| b == 0),
+        "the state partition was written to"
+    );
 }

@@ -211,7 +211,7 @@ fn add_mke2fs(root: &Path) {
     std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
 }
 
-pub const STATE_JSON: &str = r#"{"paths":[
+pub const STATE_JSON: &str = r#"{"recovery_hook":"/usr/lib/clip/recovery-hook","paths":[
  {"path":"/var/lib","kind":"dir","mode":"0755","owner":"root","group":"root","options":["nodev","nosuid","noexec"]},
  {"path":"/var/log","kind":"dir","mode":"0750","owner":"root","group":"adm","options":["nodev","nosuid"]},
  {"path":"/etc/machine-id","kind":"file","mode":"0444","owner":"root","group":"root","options":["nodev","nosuid","noexec"]}
@@ -237,6 +237,11 @@ pub fn root_tree(dir: &Path, init: &Path) {
     }
     std::fs::copy(init, dir.join("sbin/init")).unwrap();
     mode(&dir.join("sbin/init"), 0o755);
+    // The same program is the recovery key hook (it acts on its name).
+    for hook in ["recovery-hook", "recovery-hook-fail"] {
+        std::fs::copy(init, dir.join("usr/lib/clip").join(hook)).unwrap();
+        mode(&dir.join("usr/lib/clip").join(hook), 0o755);
+    }
     std::fs::write(dir.join("usr/lib/clip/state.json"), STATE_JSON).unwrap();
     std::fs::write(dir.join("etc/machine-id"), "").unwrap();
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
