@@ -410,6 +410,7 @@ fn the_tpm_opens_the_state_unattended_and_the_booted_system_cannot_unseal() {
             tpm: Some(&tpm),
             initramfs: Some(&bed.initramfs_foreign_signature),
             answers: &[(RECOVERY_PROMPT, key.as_str())],
+            ..Options::default()
         },
     );
     let c = context(&third);

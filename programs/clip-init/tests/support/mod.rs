@@ -226,6 +226,7 @@ pub fn root_tree(dir: &Path, init: &Path) {
         "sys",
         "run",
         "tmp",
+        "mnt",
         "sbin",
         "etc",
         "var/lib",
@@ -521,6 +522,8 @@ pub struct Options<'a> {
     pub tpm: Option<&'a Path>,
     /// Another initramfs than the bed's.
     pub initramfs: Option<&'a Path>,
+    /// A second virtio disk (the guest's /dev/vdb).
+    pub second_disk: Option<&'a Path>,
 }
 
 pub fn boot_with(bed: &Bed, disk: &Path, cmdline: &str, opts: &Options<'_>) -> Boot {
@@ -560,6 +563,12 @@ pub fn boot_with(bed: &Bed, disk: &Path, cmdline: &str, opts: &Options<'_>) -> B
         .args(["-append", cmdline])
         .arg("-drive")
         .arg(format!("file={},if=virtio,format=raw", disk.display()))
+        .args(opts.second_disk.iter().flat_map(|d| {
+            [
+                "-drive".to_owned(),
+                format!("file={},if=virtio,format=raw", d.display()),
+            ]
+        }))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
