@@ -103,7 +103,7 @@ impl TpmKey {
     ) -> Result<()> {
         let Some(tpm) = self.tpm.as_mut() else {
             say(&format!(
-                "no TPM ({}): the state partition will open with its recovery key only",
+                "{}: the state partition will open with its recovery key only",
                 self.missing
             ));
             return Ok(());
@@ -162,7 +162,7 @@ impl TpmKey {
     ) -> Result<VolumeKey> {
         let (slot, sealed) = sealed_of(header)?;
         let Some(tpm) = self.tpm.as_mut() else {
-            bail!("no TPM: {}", self.missing);
+            bail!("{}", self.missing);
         };
         let signature = if sealed.policy_key.is_some() {
             let pcr11 = tpm2::pcr_read(tpm, &[11]).context("cannot read PCR 11")?;

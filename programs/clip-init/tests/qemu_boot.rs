@@ -23,7 +23,7 @@
 //!    would hand over: the first boot seals, the second opens unattended,
 //!    the booted system's own unseal attempt is refused; a signature by
 //!    another key is refused and the recovery key typed on the console
-//!    opens the state instead;
+//!    opens the state instead, as when the TPM is gone;
 //! 7. one flipped byte in the encrypted state partition (the tag of the
 //!    ext4 superblock's block): dm-crypt's "INTEGRITY AEAD ERROR", the
 //!    read fails, the boot stops; never wrong data.
@@ -424,6 +424,29 @@ fn the_tpm_opens_the_state_unattended_and_the_booted_system_cannot_unseal() {
     );
     assert_root_init_ok(&third);
     assert!(third.has("ROOTINIT: boot-count=3"), "{c}");
+
+    // The TPM gone (removed, or the machine's board changed): said, and
+    // the recovery key opens the state.
+    let fourth = boot_answering(
+        &bed,
+        &d.path,
+        &d.cmdline(),
+        &[(RECOVERY_PROMPT, key.as_str())],
+    );
+    let c = context(&fourth);
+    assert!(
+        fourth.has(
+            "clip-init: the TPM did not unlock the state partition: no TPM: cannot open \
+             /dev/tpmrm0: "
+        ),
+        "{c}"
+    );
+    assert!(
+        fourth.has("clip-init: state partition unlocked with keyslot 0 (recovery key)"),
+        "{c}"
+    );
+    assert_root_init_ok(&fourth);
+    assert!(fourth.has("ROOTINIT: boot-count=4"), "{c}");
 }
 
 /// Where dm-integrity keeps the tag of data block 0 on the state
