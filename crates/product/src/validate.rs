@@ -163,7 +163,12 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     for (i, sp) in p.state.paths.iter().enumerate() {
         state_path(i, sp, &p.state.paths[..i])?;
     }
-    if let Some(Err(e)) = p.state.recovery_hook.as_deref().map(contract::state::check_hook) {
+    if let Some(Err(e)) = p
+        .state
+        .recovery_hook
+        .as_deref()
+        .map(contract::state::check_hook)
+    {
         return fail(
             "state.recovery_hook",
             Problem::Contract {

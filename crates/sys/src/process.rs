@@ -11,8 +11,9 @@ use std::process::Command;
 /// Makes `cmd` run with `root` as its `/` (and `/` as its working
 /// directory). The program path of `cmd` is then resolved inside `root`.
 pub fn chroot(cmd: &mut Command, root: &Path) -> io::Result<()> {
-    let root = CString::new(root.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "root path contains a NUL byte"))?;
+    let root = CString::new(root.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "root path contains a NUL byte")
+    })?;
     let slash = CString::new("/").map_err(|_| io::Error::other("impossible"))?;
     // SAFETY: the closure runs in the forked child before exec and only
     // makes the chroot(2) and chdir(2) system calls on C strings allocated
