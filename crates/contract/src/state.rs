@@ -84,10 +84,19 @@ pub struct Encryption {
 /// in bytes (encryption key, then MAC key) and the kernel modules they need
 /// beyond dm-crypt and dm-integrity (the initramfs has no modprobe to find
 /// them on demand). The first pair is the default: AES-XTS with
-/// HMAC-SHA-256, as CLIP OS 5 used. Only pairs proven by the boot tests are
-/// listed.
-pub const ENCRYPTIONS: [(&str, &str, usize, &[&str]); 1] =
-    [("aes-xts-plain64", "hmac(sha256)", 96, &["xts", "authenc"])];
+/// HMAC-SHA-256, as CLIP OS 5 used; the second the AEAD AEGIS-128 (128-bit
+/// random nonces, safe for a random IV per sector, unlike GCM's 96 bits;
+/// its AES-NI module is passed over on CPUs without AES-NI). Only pairs
+/// proven by the boot tests are listed.
+pub const ENCRYPTIONS: [(&str, &str, usize, &[&str]); 2] = [
+    ("aes-xts-plain64", "hmac(sha256)", 96, &["xts", "authenc"]),
+    (
+        "aegis128-random",
+        "aead",
+        16,
+        &["aegis128", "aegis128-aesni"],
+    ),
+];
 
 impl Default for Encryption {
     fn default() -> Self {
@@ -433,7 +442,7 @@ mod tests {
         assert_eq!(
             StateConfig::parse(plain).unwrap_err().to_string(),
             "state encryption cipher \"aes-xts-plain64\" with integrity \"none\" is not \
-             supported (supported: aes-xts-plain64 + hmac(sha256))"
+             supported (supported: aes-xts-plain64 + hmac(sha256), aegis128-random + aead)"
         );
     }
 
@@ -448,6 +457,20 @@ mod tests {
         assert_eq!(
             e.kernel_modules(),
             Ok(vec!["dm-integrity", "dm-crypt", "xts", "authenc"])
+        );
+        let aead = Encryption {
+            cipher: "aegis128-random".into(),
+            integrity: "aead".into(),
+        };
+        assert_eq!(aead.key_size(), Ok(16));
+        assert_eq!(
+            aead.kernel_modules(),
+            Ok(vec![
+                "dm-integrity",
+                "dm-crypt",
+                "aegis128",
+                "aegis128-aesni"
+            ])
         );
         let other = Encryption {
             cipher: "aes-cbc-essiv:sha256".into(),

@@ -770,7 +770,7 @@ fn state_encryption_defaults_to_aes_xts_with_hmac_and_refuses_other_pairs() {
     assert!(
         e.ends_with(
             "state.encryption: state encryption cipher \"aes-xts-plain64\" with integrity \
-             \"none\" is not supported (supported: aes-xts-plain64 + hmac(sha256))"
+             \"none\" is not supported (supported: aes-xts-plain64 + hmac(sha256), aegis128-random + aead)"
         ),
         "{e}"
     );
@@ -787,7 +787,10 @@ fn a_recovery_hook_must_live_in_the_verified_root() {
         Product::parse(&toml::to_string(&v).unwrap(), Path::new("p.toml"))
     };
     let p = with_hook("/usr/lib/clip/escrow").unwrap();
-    assert_eq!(p.state.recovery_hook.as_deref(), Some("/usr/lib/clip/escrow"));
+    assert_eq!(
+        p.state.recovery_hook.as_deref(),
+        Some("/usr/lib/clip/escrow")
+    );
     let e = with_hook("/var/lib/escrow").unwrap_err().to_string();
     assert!(
         e.ends_with(

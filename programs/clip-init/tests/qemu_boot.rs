@@ -519,10 +519,13 @@ fn a_flipped_byte_in_the_encrypted_state_fails_the_read_never_returns_wrong_data
     assert_fatal(&third, "cannot read state volume /dev/dm-", false);
 }
 
-#[test]
-fn a_failing_recovery_key_hook_leaves_the_state_partition_blank() {
-    let bed = bed();
-    let tree = bed.dir.path().join("tree-failing-hook");
+/// A copy of the bed's tree as `name`, its state.json changed by `edit`.
+fn tree_with_state_json(
+    bed: &Bed,
+    name: &str,
+    edit: impl Fn(String) -> String,
+) -> std::path::PathBuf {
+    let tree = bed.dir.path().join(name);
     let status = std::process::Command::new("cp")
         .args(["-a"])
         .arg(&bed.tree)
@@ -531,11 +534,62 @@ fn a_failing_recovery_key_hook_leaves_the_state_partition_blank() {
         .unwrap();
     assert!(status.success());
     let json = tree.join("usr/lib/clip/state.json");
-    let text = std::fs::read_to_string(&json).unwrap().replace(
-        "/usr/lib/clip/recovery-hook\"",
-        "/usr/lib/clip/recovery-hook-fail\"",
-    );
+    let text = edit(std::fs::read_to_string(&json).unwrap());
     std::fs::write(&json, text).unwrap();
+    tree
+}
+
+#[test]
+fn the_aead_choice_aegis128_opens_and_keeps_the_state() {
+    let bed = bed();
+    let tree = tree_with_state_json(&bed, "tree-aegis", |t| {
+        t.replacen(
+            "{",
+            r#"{"encryption":{"cipher":"aegis128-random","integrity":"aead"},"#,
+            1,
+        )
+    });
+    let d = disk(bed.dir.path(), &tree, None);
+    let first = boot(&bed, &d.path, &d.cmdline());
+    let c = context(&first);
+    assert!(
+        first.has(
+            "clip-init: state partition /dev/vda4 is blank: creating an encrypted volume \
+             (aegis128-random + aead)"
+        ),
+        "{c}"
+    );
+    // 16 bytes of random IV and 16 of AEGIS tag per sector.
+    assert!(
+        first.has("opened: capi:aegis128-random over dm-integrity (32-byte tags, "),
+        "{c}"
+    );
+    assert_root_init_ok(&first);
+    let key = recovery_key_of(&first);
+    let second = boot_answering(
+        &bed,
+        &d.path,
+        &d.cmdline(),
+        &[(RECOVERY_PROMPT, key.as_str())],
+    );
+    assert_root_init_ok(&second);
+    assert!(second.has("ROOTINIT: boot-count=2"), "{}", context(&second));
+    let state = d.state_bytes();
+    assert!(
+        !state.windows(12).any(|w| w == b"seed-content"),
+        "the seeded file is in clear"
+    );
+}
+
+#[test]
+fn a_failing_recovery_key_hook_leaves_the_state_partition_blank() {
+    let bed = bed();
+    let tree = tree_with_state_json(&bed, "tree-failing-hook", |t| {
+        t.replace(
+            "/usr/lib/clip/recovery-hook\"",
+            "/usr/lib/clip/recovery-hook-fail\"",
+        )
+    });
     let d = disk(bed.dir.path(), &tree, None);
     let b = boot(&bed, &d.path, &d.cmdline());
     assert!(

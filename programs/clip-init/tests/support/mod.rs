@@ -30,6 +30,8 @@ pub const MODULES: &[&str] = &[
     "authenc",
     "aesni_intel",
     "sha256_ssse3",
+    "aegis128",
+    "aegis128-aesni",
 ];
 pub const MIB: u64 = 1 << 20;
 pub const SALT: [u8; 32] = [0x5a; 32];
