@@ -26,9 +26,21 @@ fn parse_corpus() {
         ("seed-primary-damaged", Outcome::OneCopy),
         ("not-luks", Outcome::NotLuks),
         ("both-damaged", Outcome::Invalid),
+        ("regression-seqid-at-max", Outcome::Invalid),
     ] {
         assert_eq!(get(name), Some(want), "{name}");
     }
+    // Fuzz-found: resealed, this header reads at seqid u64::MAX and cannot
+    // be updated; the target once expected every readable header to be.
+    let at_max = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/parse/regression-seqid-at-max"),
+    )
+    .unwrap();
+    let sealed = targets::resealed(&at_max);
+    let header = luks2::Header::read(targets::DEVICE_SIZE, targets::read_at(&sealed)).unwrap();
+    assert_eq!(header.seqid(), u64::MAX);
+    assert_ne!(targets::check(&sealed), Outcome::Invalid);
     assert!(
         outcomes.iter().any(|(_, o)| *o == Outcome::Invalid),
         "no corpus input reaches a header with both copies invalid"
