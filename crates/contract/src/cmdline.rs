@@ -78,6 +78,24 @@ impl Slot {
     }
 }
 
+impl serde::Serialize for Slot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Slot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "a" => Ok(Slot::A),
+            "b" => Ok(Slot::B),
+            other => Err(serde::de::Error::custom(format!(
+                "slot {other:?} is not \"a\" or \"b\""
+            ))),
+        }
+    }
+}
+
 impl fmt::Display for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -5,12 +5,18 @@
 //! - [`cmdline`]: the `clip.*` parameters of the signed kernel command line
 //!   and the A/B [`Slot`];
 //! - [`state`]: `/usr/lib/clip/state.json`, the read-write paths
-//!   bind-mounted from the state partition.
+//!   bind-mounted from the state partition;
+//! - [`version`]: release versions and their order (anti-rollback);
+//! - [`release`]: `release.json`, one slot's payload apart from the disk.
 //!
 //! Pure: text in, types out; no files are read here.
 
 pub mod cmdline;
+pub mod release;
 pub mod state;
+pub mod version;
 
 pub use cmdline::{BootParams, Slot};
+pub use release::Release;
 pub use state::{Kind, MountOption, StateConfig, StatePath};
+pub use version::Version;

@@ -205,29 +205,10 @@ fn name(v: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn numeric(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
-}
-
+/// The contract's version rules (`contract::version`): the device's
+/// anti-rollback check orders what the product names.
 fn version(v: &str) -> Result<(), Failure> {
-    let (core, pre) = match v.split_once('-') {
-        Some((c, p)) => (c, Some(p)),
-        None => (v, None),
-    };
-    let core_ok = {
-        let parts: Vec<&str> = core.split('.').collect();
-        parts.len() == 3 && parts.iter().all(|p| numeric(p))
-    };
-    let pre_ok = pre.is_none_or(|p| {
-        p.split('.').all(|id| {
-            !id.is_empty()
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && (!id.bytes().all(|b| b.is_ascii_digit()) || numeric(id))
-        })
-    });
-    if !(core_ok && pre_ok) {
+    if contract::Version::parse(v).is_err() {
         return fail("version", Problem::BadVersion { value: v.into() });
     }
     Ok(())
