@@ -269,7 +269,8 @@ mod tests {
 
     #[test]
     fn refusals_are_named() {
-        let cases: Vec<(Box<dyn Fn(&mut Release)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Release)>;
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|r| r.root.name = "../etc/passwd".into()),
                 "release file name \"../etc/passwd\" is not a plain file name",
