@@ -61,6 +61,12 @@ pub enum Error {
         stored: u32,
         computed: u32,
     },
+    #[error("neither GPT copy is valid: primary: {primary}; backup at LBA {backup_lba}: {backup}")]
+    NoValidCopy {
+        primary: Box<Error>,
+        backup_lba: u64,
+        backup: Box<Error>,
+    },
     #[error("backup GPT {field} at offset {offset} differs from the primary")]
     BackupMismatch { offset: u64, field: &'static str },
     #[error(

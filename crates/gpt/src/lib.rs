@@ -8,7 +8,9 @@
 //! entries and the backup entries and header (pass 2) as `(offset, bytes)`
 //! regions, so that a multi-GiB image file can stay sparse. [`Gpt::parse`]
 //! reads them back and checks every field, naming the byte offset of the bad
-//! one. GUIDs are inputs: nothing here is random.
+//! one. [`Gpt::read`] reads a disk to boot or update it: it uses the backup
+//! copy when the primary is damaged (§5.3.2), and says so.
+//! GUIDs are inputs: nothing here is random.
 //!
 //! Sectors are 512 bytes; partitions are aligned to 1 MiB.
 
@@ -16,12 +18,14 @@ mod attributes;
 mod error;
 mod layout;
 mod parse;
+mod read;
 mod table;
 pub mod types;
 
 pub use attributes::Attributes;
 pub use error::Error;
 pub use layout::{DiskLayout, PartitionSpec, Size};
+pub use read::{OtherCopy, ReadGpt, Which};
 pub use table::{Gpt, Partition, Region};
 pub use uuid::Uuid;
 

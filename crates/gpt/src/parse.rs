@@ -3,7 +3,8 @@
 //!
 //! Strict on purpose: an image we build or verify must have both copies
 //! intact and identical, so a damaged primary is an error here, not a reason
-//! to fall back to the backup.
+//! to fall back to the backup. Booting and updating a disk read it with
+//! [`Gpt::read`] (`read.rs`) instead, which does fall back.
 
 use uuid::Uuid;
 
@@ -17,13 +18,13 @@ use crate::{
 pub(crate) const MIN_SECTORS: u64 = 6;
 
 /// The fields of one header after its own checks.
-struct Header {
-    first_usable: u64,
-    last_usable: u64,
-    disk_guid: Uuid,
-    entries_lba: u64,
-    entry_count: u32,
-    entries_crc: u32,
+pub(crate) struct Header {
+    pub(crate) first_usable: u64,
+    pub(crate) last_usable: u64,
+    pub(crate) disk_guid: Uuid,
+    pub(crate) entries_lba: u64,
+    pub(crate) entry_count: u32,
+    pub(crate) entries_crc: u32,
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -50,7 +51,12 @@ fn off(base: u64, at: usize) -> u64 {
 
 /// Checks one header sector read at byte `base`, expected at `my_lba` with
 /// its twin at `alternate_lba`.
-fn parse_header(h: &[u8], base: u64, my_lba: u64, alternate_lba: u64) -> Result<Header, Error> {
+pub(crate) fn parse_header(
+    h: &[u8],
+    base: u64,
+    my_lba: u64,
+    alternate_lba: u64,
+) -> Result<Header, Error> {
     if &h[..8] != SIGNATURE {
         return Err(Error::Signature { offset: base });
     }
@@ -126,7 +132,7 @@ fn parse_header(h: &[u8], base: u64, my_lba: u64, alternate_lba: u64) -> Result<
 }
 
 /// Reads `len` bytes at `offset` through the caller's reader.
-fn read<F>(read_at: &mut F, offset: u64, len: usize) -> Result<Vec<u8>, Error>
+pub(crate) fn read<F>(read_at: &mut F, offset: u64, len: usize) -> Result<Vec<u8>, Error>
 where
     F: FnMut(u64, &mut [u8]) -> std::io::Result<()>,
 {
@@ -139,6 +145,70 @@ where
     Ok(buf)
 }
 
+/// The used entries of an entry array read at byte `entries_offset`.
+pub(crate) fn parse_entries(entries: &[u8], entries_offset: u64) -> Result<Vec<Partition>, Error> {
+    let mut partitions = Vec::new();
+    for (i, e) in entries.chunks_exact(128).enumerate() {
+        let type_guid = guid_at(e, 0);
+        if type_guid.is_nil() {
+            continue;
+        }
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let units: Vec<u16> = e[field::ENTRY_NAME..field::ENTRY_NAME + 2 * NAME_UNITS]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|&u| u != 0)
+            .collect();
+        let name = String::from_utf16(&units).map_err(|_| Error::NameInvalid {
+            offset: entries_offset + u64::from(index) * 128 + 56,
+            index,
+        })?;
+        partitions.push(Partition {
+            index,
+            type_guid,
+            unique_guid: guid_at(e, 16),
+            first_lba: u64_at(e, field::ENTRY_FIRST_LBA),
+            last_lba: u64_at(e, 40),
+            attributes: Attributes(u64_at(e, 48)),
+            name,
+        });
+    }
+    Ok(partitions)
+}
+
+/// The disk size and protective MBR (UEFI §5.2.3) checks both readers
+/// make; the number of sectors.
+pub(crate) fn check_disk<F>(disk_size: u64, read_at: &mut F) -> Result<u64, Error>
+where
+    F: FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+{
+    if disk_size % SECTOR_SIZE != 0 {
+        return Err(Error::DiskSizeUnaligned { size: disk_size });
+    }
+    let sector_count = disk_size / SECTOR_SIZE;
+    if sector_count < MIN_SECTORS {
+        return Err(Error::DiskTooSmall {
+            size: disk_size,
+            min: MIN_SECTORS * SECTOR_SIZE,
+        });
+    }
+
+    let mbr = read(read_at, 0, 512)?;
+    if mbr[510..512] != [0x55, 0xaa] {
+        return Err(Error::ProtectiveMbr {
+            offset: 510,
+            what: "no 0x55aa boot signature",
+        });
+    }
+    if !(0..4).any(|i| mbr[446 + 16 * i + 4] == 0xee) {
+        return Err(Error::ProtectiveMbr {
+            offset: 450,
+            what: "no partition record of type 0xee",
+        });
+    }
+    Ok(sector_count)
+}
+
 impl Gpt {
     /// Parses the GPT of a disk of `disk_size` bytes, reading through
     /// `read_at(offset, buf)` (which must fill `buf`). Only the first and last
@@ -147,31 +217,8 @@ impl Gpt {
     where
         F: FnMut(u64, &mut [u8]) -> std::io::Result<()>,
     {
-        if disk_size % SECTOR_SIZE != 0 {
-            return Err(Error::DiskSizeUnaligned { size: disk_size });
-        }
-        let sector_count = disk_size / SECTOR_SIZE;
-        if sector_count < MIN_SECTORS {
-            return Err(Error::DiskTooSmall {
-                size: disk_size,
-                min: MIN_SECTORS * SECTOR_SIZE,
-            });
-        }
+        let sector_count = check_disk(disk_size, &mut read_at)?;
         let last_lba = sector_count - 1;
-
-        let mbr = read(&mut read_at, 0, 512)?;
-        if mbr[510..512] != [0x55, 0xaa] {
-            return Err(Error::ProtectiveMbr {
-                offset: 510,
-                what: "no 0x55aa boot signature",
-            });
-        }
-        if !(0..4).any(|i| mbr[446 + 16 * i + 4] == 0xee) {
-            return Err(Error::ProtectiveMbr {
-                offset: 450,
-                what: "no partition record of type 0xee",
-            });
-        }
 
         let primary = parse_header(
             &read(&mut read_at, SECTOR_SIZE, 512)?,
@@ -251,31 +298,7 @@ impl Gpt {
             });
         }
 
-        for (i, e) in entries.chunks_exact(128).enumerate() {
-            let type_guid = guid_at(e, 0);
-            if type_guid.is_nil() {
-                continue;
-            }
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
-            let units: Vec<u16> = e[field::ENTRY_NAME..field::ENTRY_NAME + 2 * NAME_UNITS]
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .take_while(|&u| u != 0)
-                .collect();
-            let name = String::from_utf16(&units).map_err(|_| Error::NameInvalid {
-                offset: entries_offset + u64::from(index) * 128 + 56,
-                index,
-            })?;
-            gpt.partitions.push(Partition {
-                index,
-                type_guid,
-                unique_guid: guid_at(e, 16),
-                first_lba: u64_at(e, field::ENTRY_FIRST_LBA),
-                last_lba: u64_at(e, 40),
-                attributes: Attributes(u64_at(e, 48)),
-                name,
-            });
-        }
+        gpt.partitions = parse_entries(&entries, entries_offset)?;
         gpt.check_partitions()?;
         Ok(gpt)
     }
@@ -283,14 +306,19 @@ impl Gpt {
     /// [`Gpt::parse`] over a whole disk image in memory.
     pub fn parse_image(image: &[u8]) -> Result<Gpt, Error> {
         let size = u64::try_from(image.len()).unwrap_or(u64::MAX);
-        Gpt::parse(size, |offset, buf| {
-            let start = usize::try_from(offset).map_err(std::io::Error::other)?;
-            let src = start
-                .checked_add(buf.len())
-                .and_then(|end| image.get(start..end))
-                .ok_or(std::io::ErrorKind::UnexpectedEof)?;
-            buf.copy_from_slice(src);
-            Ok(())
-        })
+        Gpt::parse(size, image_reader(image))
+    }
+}
+
+/// A `read_at` over an image in memory.
+pub(crate) fn image_reader(image: &[u8]) -> impl FnMut(u64, &mut [u8]) -> std::io::Result<()> {
+    move |offset, buf| {
+        let start = usize::try_from(offset).map_err(std::io::Error::other)?;
+        let src = start
+            .checked_add(buf.len())
+            .and_then(|end| image.get(start..end))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
     }
 }

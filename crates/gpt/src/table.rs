@@ -25,6 +25,9 @@ pub(crate) mod field {
     pub const ENTRY_FIRST_LBA: usize = 32;
     pub const ENTRY_NAME: usize = 56;
 }
+const FIELD_ENTRY_COUNT: u64 = 80;
+const FIELD_ENTRIES_LBA: u64 = 72;
+const FIELD_FIRST_USABLE: u64 = 40;
 
 /// One used slot of the entry array.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,56 +98,69 @@ impl Gpt {
         self.last_lba() * SECTOR_SIZE
     }
 
-    fn entry_offset(&self, index: u32) -> u64 {
-        self.primary_entries_lba * SECTOR_SIZE + u64::from(index) * u64::from(ENTRY_SIZE)
-    }
-
     /// Checks the disk geometry recorded in the headers: entry arrays
     /// after the primary header and before the backup one, the usable range
     /// between them. Offsets name the header field.
     pub(crate) fn check_geometry(&self) -> Result<(), Error> {
-        let primary = Self::primary_header_offset();
-        let backup = self.backup_header_offset();
-        let field = |base: u64, f: usize| base + u64::try_from(f).unwrap_or(u64::MAX);
+        self.check_entry_count()?;
+        self.check_primary_array()?;
+        self.check_usable_range()?;
+        self.check_backup_array()
+    }
+
+    pub(crate) fn check_entry_count(&self) -> Result<(), Error> {
         if self.entry_count == 0 || self.entry_count > MAX_ENTRY_COUNT {
             return Err(Error::EntryCount {
-                offset: field(primary, field::ENTRY_COUNT),
+                offset: Self::primary_header_offset() + FIELD_ENTRY_COUNT,
                 value: self.entry_count,
                 max: MAX_ENTRY_COUNT,
             });
         }
+        Ok(())
+    }
+
+    /// Primary array: from LBA 2, ending before the first usable LBA.
+    pub(crate) fn check_primary_array(&self) -> Result<(), Error> {
         let sectors = entry_array_sectors(self.entry_count);
-        // Primary array: from LBA 2, ending before the first usable LBA.
-        let primary_ok = self.primary_entries_lba >= 2
+        let ok = self.primary_entries_lba >= 2
             && self
                 .primary_entries_lba
                 .checked_add(sectors)
                 .is_some_and(|end| end <= self.first_usable_lba);
-        if !primary_ok {
+        if !ok {
             return Err(Error::EntryArray {
-                offset: field(primary, field::ENTRIES_LBA),
+                offset: Self::primary_header_offset() + FIELD_ENTRIES_LBA,
                 lba: self.primary_entries_lba,
                 count: self.entry_count,
                 min: 2,
                 limit: self.first_usable_lba,
             });
         }
+        Ok(())
+    }
+
+    pub(crate) fn check_usable_range(&self) -> Result<(), Error> {
         if self.first_usable_lba > self.last_usable_lba || self.last_usable_lba >= self.last_lba() {
             return Err(Error::UsableRange {
-                offset: field(primary, field::FIRST_USABLE),
+                offset: Self::primary_header_offset() + FIELD_FIRST_USABLE,
                 first: self.first_usable_lba,
                 last: self.last_usable_lba,
             });
         }
-        // Backup array: after the last usable LBA, before the backup header.
-        let backup_ok = self.backup_entries_lba > self.last_usable_lba
+        Ok(())
+    }
+
+    /// Backup array: after the last usable LBA, before the backup header.
+    pub(crate) fn check_backup_array(&self) -> Result<(), Error> {
+        let sectors = entry_array_sectors(self.entry_count);
+        let ok = self.backup_entries_lba > self.last_usable_lba
             && self
                 .backup_entries_lba
                 .checked_add(sectors)
                 .is_some_and(|end| end <= self.last_lba());
-        if !backup_ok {
+        if !ok {
             return Err(Error::EntryArray {
-                offset: field(backup, field::ENTRIES_LBA),
+                offset: self.backup_header_offset() + FIELD_ENTRIES_LBA,
                 lba: self.backup_entries_lba,
                 count: self.entry_count,
                 min: self.last_usable_lba + 1,
@@ -158,9 +174,17 @@ impl Gpt {
     /// that fits, inside the usable LBAs, no two overlapping. Offsets point
     /// into the primary entry array.
     pub(crate) fn check_partitions(&self) -> Result<(), Error> {
+        self.check_partitions_at(self.primary_entries_lba)
+    }
+
+    /// [`Gpt::check_partitions`] with offsets into the array at
+    /// `entries_lba` (the backup's, when that is the copy being read).
+    pub(crate) fn check_partitions_at(&self, entries_lba: u64) -> Result<(), Error> {
+        let entry_offset =
+            |index: u32| entries_lba * SECTOR_SIZE + u64::from(index) * u64::from(ENTRY_SIZE);
         let mut previous: Option<u32> = None;
         for p in &self.partitions {
-            let offset = self.entry_offset(p.index);
+            let offset = entry_offset(p.index);
             if p.index >= self.entry_count || previous.is_some_and(|prev| p.index <= prev) {
                 return Err(Error::EntryIndex {
                     offset,
@@ -210,7 +234,7 @@ impl Gpt {
             if b.first_lba <= a.last_lba {
                 let (later, other) = if a.index > b.index { (a, b) } else { (b, a) };
                 return Err(Error::Overlap {
-                    offset: self.entry_offset(later.index) + 32,
+                    offset: entry_offset(later.index) + 32,
                     index: later.index,
                     other: other.index,
                 });
@@ -220,7 +244,7 @@ impl Gpt {
     }
 
     /// The entry array, padded to whole sectors.
-    fn entry_array(&self) -> Vec<u8> {
+    pub(crate) fn entry_array(&self) -> Vec<u8> {
         let sectors = entry_array_sectors(self.entry_count);
         let mut bytes = vec![0u8; usize::try_from(sectors * SECTOR_SIZE).unwrap_or(0)];
         for p in &self.partitions {
@@ -238,12 +262,12 @@ impl Gpt {
         bytes
     }
 
-    fn entries_len(&self) -> usize {
+    pub(crate) fn entries_len(&self) -> usize {
         usize::try_from(self.entry_count).unwrap_or(0) * 128
     }
 
     /// One header sector (UEFI Table 5.5).
-    fn header(
+    pub(crate) fn header(
         &self,
         my_lba: u64,
         alternate_lba: u64,
