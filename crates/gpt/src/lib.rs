@@ -10,6 +10,8 @@
 //! reads them back and checks every field, naming the byte offset of the bad
 //! one. [`Gpt::read`] reads a disk to boot or update it: it uses the backup
 //! copy when the primary is damaged (§5.3.2), and says so.
+//! [`ReadGpt::update_plan`] gives the ordered writes and barriers that change
+//! partition entries so that a torn write leaves the old or the new table.
 //! GUIDs are inputs: nothing here is random.
 //!
 //! Sectors are 512 bytes; partitions are aligned to 1 MiB.
@@ -21,12 +23,14 @@ mod parse;
 mod read;
 mod table;
 pub mod types;
+mod update;
 
 pub use attributes::Attributes;
 pub use error::Error;
 pub use layout::{DiskLayout, PartitionSpec, Size};
 pub use read::{OtherCopy, ReadGpt, Which};
 pub use table::{Gpt, Partition, Region};
+pub use update::{Step, UpdatePlan};
 pub use uuid::Uuid;
 
 /// Logical block size: the only one supported.
