@@ -4,7 +4,7 @@
 //! replays the committed corpus through the same functions, so keep it free
 //! of dependencies other than `gpt`.
 
-use gpt::Gpt;
+use gpt::{Gpt, OtherCopy, ReadGpt, Step, Which};
 
 /// How far an input got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,10 +74,44 @@ fn fix_crcs(image: &mut [u8]) {
     }
 }
 
+/// `Gpt::read_image`, the fallback reader, on the same input: never
+/// panics; when the strict parser accepts, both copies agree and the
+/// primary is used; when it reads a table, the update plan that rewrites the
+/// same entries, applied, gives a disk the strict parser reads as that
+/// table (both copies healed).
+fn check_read(data: &[u8], strict: Option<&Gpt>) {
+    let read = Gpt::read_image(data);
+    if let Some(gpt) = strict {
+        let expected = ReadGpt {
+            gpt: gpt.clone(),
+            used: Which::Primary,
+            other: OtherCopy::Agrees,
+        };
+        assert_eq!(read.as_ref(), Ok(&expected));
+    }
+    let Ok(read) = read else {
+        return;
+    };
+    let Ok(plan) = read.update_plan(read.gpt.partitions.clone()) else {
+        return;
+    };
+    let mut image = data.to_vec();
+    for step in &plan.steps {
+        if let Step::Write(r) = step {
+            let at = usize::try_from(r.offset).unwrap();
+            image[at..at + r.bytes.len()].copy_from_slice(&r.bytes);
+        }
+    }
+    assert_eq!(Gpt::parse_image(&image).as_ref(), Ok(&plan.new));
+    assert_eq!(plan.new, read.gpt);
+}
+
 fn check(data: &[u8]) -> Outcome {
     let Ok(gpt) = Gpt::parse_image(data) else {
+        check_read(data, None);
         return Outcome::Rejected;
     };
+    check_read(data, Some(&gpt));
     let regions = gpt.regions().expect("a parsed table serialises");
     let mut image = data.to_vec();
     for r in &regions {
