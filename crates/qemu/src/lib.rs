@@ -11,16 +11,20 @@
 //! - [`vm`]: the VM description ([`Vm`], [`VmBuilder`]);
 //! - [`watch`]: [`Vm::run`], which waits for expected or refused console
 //!   lines under a timeout and always stops QEMU before returning;
-//! - [`tpm`]: a software TPM 2.0 (swtpm) to attach with [`VmBuilder::tpm`].
+//! - [`tpm`]: a software TPM 2.0 (swtpm) to attach with [`VmBuilder::tpm`];
+//! - `qmp`: QEMU's machine protocol, whose events tell a reboot from a
+//!   power-off, so that a run can follow the guest across its reboots
+//!   ([`VmBuilder::max_boots`]).
 
 pub mod firmware;
+mod qmp;
 pub mod tpm;
 pub mod vm;
 pub mod watch;
 
 pub use firmware::{Firmware, SecureBootKeys};
 pub use tpm::Swtpm;
-pub use vm::{Accel, Outcome, RunReport, Vm, VmBuilder};
+pub use vm::{Accel, Boot, BootEnd, Outcome, RunReport, Vm, VmBuilder};
 
 use std::path::PathBuf;
 
@@ -57,6 +61,8 @@ pub enum QemuError {
     Config(String),
     #[error("software TPM: {0}")]
     Tpm(String),
+    #[error("QMP: {0}")]
+    Qmp(String),
 }
 
 pub(crate) fn io_err(

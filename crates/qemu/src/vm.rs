@@ -6,7 +6,10 @@
 //! its own key database), no default devices, no network, raw virtio disks,
 //! optionally a TPM 2.0 (swtpm, [`crate::tpm`]), the first serial port
 //! logged to a file (and, in interactive mode, also on the terminal).
-//! `-no-reboot` turns a reboot into an exit, so a failing guest cannot loop.
+//! By default ([`VmBuilder::max_boots`] 1) `-no-reboot` turns a reboot into
+//! an exit, so a failing guest cannot loop; with more boots allowed QEMU
+//! resets the machine in place (same variable store, disks and TPM) and the
+//! watcher counts the boots from QEMU's own events ([`crate::qmp`]).
 //!
 //! Running and watching a VM is [`crate::watch`].
 
@@ -54,6 +57,9 @@ pub struct Vm {
     tpm_socket: Option<PathBuf>,
     /// (prompt, reply): typed on the console when the prompt first appears.
     pub(crate) answers: Vec<(String, String)>,
+    /// Boots a run may see: the guest's reboot at the end of the last one
+    /// ends the run ([`Outcome::Rebooted`]).
+    pub(crate) max_boots: u32,
     extra: Vec<OsString>,
 }
 
@@ -73,8 +79,56 @@ pub enum Outcome {
     /// QEMU exited before every expected string appeared (with no expected
     /// strings: QEMU exited, e.g. the guest powered off).
     Exited(ExitStatus),
+    /// The guest rebooted at the end of the last boot allowed
+    /// ([`VmBuilder::max_boots`]; QEMU's `SHUTDOWN` event, reason
+    /// `guest-reset`), before every expected string appeared.
+    Rebooted,
     /// The timeout passed first.
     TimedOut,
+}
+
+/// Why one boot of a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootEnd {
+    /// The guest rebooted (QMP `RESET` from the guest, or `SHUTDOWN` with
+    /// reason `guest-reset`).
+    Reboot,
+    /// The guest powered off (QMP `SHUTDOWN`, reason `guest-shutdown`).
+    PowerOff,
+    /// Every expected string had appeared; the run stopped the VM.
+    Matched,
+    /// A refused string appeared; the run stopped the VM.
+    Refused,
+    /// The run's timeout passed.
+    TimedOut,
+    /// QEMU ended for another reason: the `SHUTDOWN` event's reason if
+    /// there was one (`host-signal`, `host-qmp-quit`, `guest-panic`, ...),
+    /// else `None` (QEMU failed or was killed).
+    QemuEnded(Option<String>),
+}
+
+impl BootEnd {
+    /// A short name for reports: `reboot`, `poweroff`, `matched`,
+    /// `refused`, `timeout`, `qemu_ended`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BootEnd::Reboot => "reboot",
+            BootEnd::PowerOff => "poweroff",
+            BootEnd::Matched => "matched",
+            BootEnd::Refused => "refused",
+            BootEnd::TimedOut => "timeout",
+            BootEnd::QemuEnded(_) => "qemu_ended",
+        }
+    }
+}
+
+/// One boot of a run: from QEMU's start or the previous reboot to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boot {
+    /// From starting QEMU.
+    pub started: Duration,
+    pub ended: Duration,
+    pub end: BootEnd,
 }
 
 /// What a run produced.
@@ -95,6 +149,8 @@ pub struct RunReport {
     /// For each expected string, in order: when it first appeared, from
     /// starting QEMU (`None`: not seen).
     pub seen: Vec<Option<Duration>>,
+    /// Every boot, in order; the last one's end is the run's.
+    pub boots: Vec<Boot>,
 }
 
 impl RunReport {
@@ -104,6 +160,11 @@ impl RunReport {
             |e| format!("<cannot read serial log: {e}>"),
             |b| String::from_utf8_lossy(&b).into_owned(),
         )
+    }
+
+    /// The boot (1-based) during which a moment of the run fell.
+    pub fn boot_at(&self, at: Duration) -> usize {
+        self.boots.iter().filter(|b| b.started <= at).count().max(1)
     }
 }
 
@@ -127,6 +188,7 @@ impl Vm {
                 interactive: false,
                 tpm_socket: None,
                 answers: Vec::new(),
+                max_boots: 1,
                 extra: Vec::new(),
             },
         }
@@ -181,14 +243,11 @@ impl Vm {
     pub(crate) fn args_for(&self, interactive: bool) -> Vec<OsString> {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |parts: &[&str]| a.extend(parts.iter().map(OsString::from));
-        push(&[
-            "-nodefaults",
-            "-no-reboot",
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-        ]);
+        push(&["-nodefaults"]);
+        if self.max_boots == 1 {
+            push(&["-no-reboot"]);
+        }
+        push(&["-display", "none", "-monitor", "none"]);
         let machine = if self.firmware.secure {
             "q35,smm=on"
         } else {
@@ -351,6 +410,16 @@ impl VmBuilder {
         self
     }
 
+    /// How many boots a run follows (default 1): the guest's reboots before
+    /// the last one reset the machine in place (the variable store, disks
+    /// and TPM carry over) and the watching goes on; a reboot at the end of
+    /// the last one ends the run with [`Outcome::Rebooted`]. With 1, QEMU
+    /// runs with `-no-reboot`.
+    pub fn max_boots(mut self, boots: u32) -> Self {
+        self.vm.max_boots = boots;
+        self
+    }
+
     pub fn after_match(mut self, grace: Duration) -> Self {
         self.vm.after_match = grace;
         self
@@ -370,6 +439,9 @@ impl VmBuilder {
                 "{} MiB of memory is too little for OVMF (at least 128)",
                 self.vm.memory_mib
             )));
+        }
+        if self.vm.max_boots == 0 {
+            return Err(QemuError::Config("at least one boot".into()));
         }
         if self.vm.cpus == 0 {
             return Err(QemuError::Config("at least one CPU".into()));
@@ -404,7 +476,7 @@ fn shell_quote(s: &std::ffi::OsStr) -> String {
 }
 
 /// `prefix` followed by `path` with commas doubled (QEMU's option escaping).
-fn drive_arg(prefix: &str, path: &Path) -> OsString {
+pub(crate) fn drive_arg(prefix: &str, path: &Path) -> OsString {
     let mut s = OsString::from(prefix);
     s.push(path.as_os_str().to_string_lossy().replace(',', ",,"));
     s
@@ -448,6 +520,12 @@ mod tests {
         );
         assert!(args.contains(&"-no-reboot".to_owned()));
         assert!(args.contains(&"-nodefaults".to_owned()));
+        let following = Vm::builder(fw(), "/w").max_boots(2).build().unwrap();
+        assert!(
+            !following.args().contains(&OsString::from("-no-reboot")),
+            "QEMU resets the machine in place"
+        );
+        assert!(Vm::builder(fw(), "/w").max_boots(0).build().is_err());
     }
 
     #[test]

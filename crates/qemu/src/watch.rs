@@ -4,8 +4,17 @@
 //! `logfile=` of the terminal's `stdio` chardev in interactive mode); the
 //! watcher tails that file every [`POLL`], matching each line (and the
 //! unfinished last one, e.g. a prompt) by substring. It returns as soon as a
-//! refused string appears, all expected strings appeared, QEMU exited or the
-//! timeout passed.
+//! refused string appears, all expected strings appeared, QEMU exited, the
+//! guest rebooted at the end of the last boot allowed, or the timeout
+//! passed.
+//!
+//! Boots are told apart by QEMU's QMP events ([`crate::qmp`]), not by the
+//! console: each `RESET` from the guest ends a boot with a reboot and starts
+//! the next (the expectations carry over: text seen in an earlier boot
+//! stays seen); once the last allowed boot has begun, `set-action
+//! reboot=shutdown` makes its reboot end QEMU (`SHUTDOWN`, reason
+//! `guest-reset`), while a power-off is `SHUTDOWN` with reason
+//! `guest-shutdown`. Console lines are dated when read, to within [`POLL`].
 //!
 //! QEMU runs under coreutils `timeout --signal=KILL` as a backstop
 //! (timeout + grace + 30 s), so it ends even if this process is killed. In
@@ -24,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
-use crate::{Outcome, QemuError, RunReport, Vm, io_err, which};
+use crate::qmp::{Event, Qmp};
+use crate::vm::drive_arg;
+use crate::{Boot, BootEnd, Outcome, QemuError, RunReport, Vm, io_err, which};
 
 /// Extra time the `timeout` backstop gives QEMU beyond the run's timeout.
 const BACKSTOP_MARGIN: Duration = Duration::from_secs(30);
@@ -39,6 +50,10 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest unfinished line kept for matching (a guest writing without
 /// newlines must not grow memory without bound).
 const MAX_PENDING: usize = 64 << 10;
+/// How long QEMU may take to create its QMP socket.
+const QMP_CONNECT: Duration = Duration::from_secs(30);
+/// How long the last QMP events may take to arrive once QEMU exited.
+const QMP_DRAIN: Duration = Duration::from_secs(2);
 
 impl Vm {
     /// Boots the VM and watches the console: returns [`Outcome::Refused`] as
@@ -71,6 +86,15 @@ impl Vm {
         // reads a previous run's log.
         File::create(&log_path).map_err(io_err("create", &log_path))?;
         let mut log = File::open(&log_path).map_err(io_err("open", &log_path))?;
+        // A private directory: the socket path must stay under 108 bytes.
+        let qmp_dir = tempfile::Builder::new()
+            .prefix("clip-qmp-")
+            .tempdir()
+            .map_err(io_err(
+                "create a temporary directory in",
+                std::env::temp_dir(),
+            ))?;
+        let qmp_socket = qmp_dir.path().join("qmp.sock");
 
         let backstop = timeout + self.after_match + BACKSTOP_MARGIN;
         let mut cmd = Command::new("timeout");
@@ -80,7 +104,14 @@ impl Vm {
         }
         cmd.arg(format!("{}s", backstop.as_secs().max(1)))
             .arg(&qemu)
-            .args(self.args());
+            .args(self.args())
+            // QEMU waits for the QMP client before starting the guest.
+            .arg("-chardev")
+            .arg(drive_arg(
+                "socket,id=qmp,server=on,wait=on,path=",
+                &qmp_socket,
+            ))
+            .args(["-mon", "chardev=qmp,mode=control"]);
         if self.interactive {
             cmd.stdin(Stdio::inherit())
                 .stdout(Stdio::inherit())
@@ -118,6 +149,16 @@ impl Vm {
             })
         });
 
+        let mut qmp = match Qmp::connect(&qmp_socket, QMP_CONNECT, &mut || {
+            matches!(guard.child.try_wait(), Ok(None))
+        }) {
+            Ok(q) => Some(q),
+            // QEMU ended at once (a bad option): reported as its exit.
+            Err(_) if !matches!(guard.child.try_wait(), Ok(None)) => None,
+            Err(e) => return Err(e),
+        };
+        let mut boots = Boots::new(start, self.max_boots);
+
         let mut typist = Typist::new(&self.answers, guard.child.stdin.take());
         let mut matcher = Matcher::new(expect, refuse);
         let mut tail = Tail::default();
@@ -129,6 +170,25 @@ impl Vm {
             // Read after checking for exit: what QEMU wrote before exiting
             // is in the file by now.
             let chunk = tail.read(&mut log);
+            let events = match (&mut qmp, exited) {
+                (Some(q), Some(_)) => q.last_events(QMP_DRAIN),
+                (Some(q), None) => q.events(),
+                (None, _) => Vec::new(),
+            };
+            let mut over_limit = false;
+            for event in &events {
+                match boots.event(event) {
+                    Some(Next::LastBoot) => {
+                        // Its reboot ends QEMU (as -no-reboot would).
+                        if let Some(q) = qmp.as_mut() {
+                            let _ =
+                                q.execute("set-action", serde_json::json!({"reboot": "shutdown"}));
+                        }
+                    }
+                    Some(Next::OverLimit) => over_limit = true,
+                    None => {}
+                }
+            }
             if self.echo && !self.interactive && !chunk.is_empty() {
                 let _ = std::io::stderr().write_all(&chunk);
             }
@@ -157,18 +217,41 @@ impl Vm {
                 }
             }
             if let Some(found) = decided {
+                boots.close(match found {
+                    Outcome::Refused(_) => BootEnd::Refused,
+                    _ => BootEnd::Matched,
+                });
                 break found;
+            }
+            if over_limit {
+                // set-action did not take: stopped here instead.
+                break if partial_match.is_some() {
+                    Outcome::Matched
+                } else {
+                    Outcome::Rebooted
+                };
             }
             if let Some(st) = exited {
                 exit_status = Some(st);
+                let end = boots.end_of_qemu();
+                let rebooted = end == BootEnd::Reboot;
+                boots.close(end);
                 break if partial_match.is_some() {
                     Outcome::Matched
+                } else if rebooted {
+                    Outcome::Rebooted
                 } else {
                     Outcome::Exited(st)
                 };
             }
             if Instant::now() >= deadline {
-                break if partial_match.is_some() {
+                let matched = partial_match.is_some();
+                boots.close(if matched {
+                    BootEnd::Matched
+                } else {
+                    BootEnd::TimedOut
+                });
+                break if matched {
                     Outcome::Matched
                 } else {
                     Outcome::TimedOut
@@ -186,6 +269,7 @@ impl Vm {
         }
         guard.stop();
         drop(guard);
+        drop(qmp);
         // Whatever QEMU wrote while stopping.
         let _ = tail.read(&mut log);
         let stderr = err_thread.and_then(|t| t.join().ok()).unwrap_or_default();
@@ -196,6 +280,7 @@ impl Vm {
             exit_status,
             stderr,
             seen: matcher.seen,
+            boots: boots.list,
         })
     }
 
@@ -239,6 +324,95 @@ impl Vm {
         std::fs::write(self.command_file(), self.script(&qemu))
             .map_err(io_err("write", self.command_file()))?;
         Ok(qemu)
+    }
+}
+
+/// What a QMP event means for the run.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// The last boot allowed has begun.
+    LastBoot,
+    /// The guest rebooted at the end of the last boot allowed, and QEMU
+    /// reset the machine anyway.
+    OverLimit,
+}
+
+/// The boots of a run, from QMP events.
+struct Boots {
+    start: Instant,
+    max: u32,
+    list: Vec<Boot>,
+    started: Duration,
+    /// The reason of the last `SHUTDOWN` event.
+    shutdown: Option<String>,
+    closed: bool,
+}
+
+impl Boots {
+    fn new(start: Instant, max: u32) -> Self {
+        Boots {
+            start,
+            max,
+            list: Vec::new(),
+            started: Duration::ZERO,
+            shutdown: None,
+            closed: false,
+        }
+    }
+
+    /// The boot under way (1-based).
+    fn current(&self) -> usize {
+        self.list.len() + 1
+    }
+
+    fn event(&mut self, event: &Event) -> Option<Next> {
+        if self.closed {
+            return None;
+        }
+        match event.name.as_str() {
+            "RESET" if event.guest => {
+                let at = event.at.saturating_duration_since(self.start);
+                self.list.push(Boot {
+                    started: self.started,
+                    ended: at,
+                    end: BootEnd::Reboot,
+                });
+                self.started = at;
+                let max = usize::try_from(self.max).unwrap_or(usize::MAX);
+                if self.current() > max {
+                    self.closed = true;
+                    Some(Next::OverLimit)
+                } else {
+                    (self.current() == max).then_some(Next::LastBoot)
+                }
+            }
+            "SHUTDOWN" => {
+                self.shutdown = Some(event.reason.clone().unwrap_or_default());
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// How the boot under way ended, QEMU having exited.
+    fn end_of_qemu(&self) -> BootEnd {
+        match self.shutdown.as_deref() {
+            Some("guest-reset") => BootEnd::Reboot,
+            Some("guest-shutdown") => BootEnd::PowerOff,
+            other => BootEnd::QemuEnded(other.map(str::to_owned)),
+        }
+    }
+
+    /// Ends the boot under way (once).
+    fn close(&mut self, end: BootEnd) {
+        if !self.closed {
+            self.closed = true;
+            self.list.push(Boot {
+                started: self.started,
+                ended: self.start.elapsed(),
+                end,
+            });
+        }
     }
 }
 

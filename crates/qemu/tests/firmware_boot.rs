@@ -187,3 +187,52 @@ fn answers_are_typed_on_the_console_when_their_prompt_shows() {
     );
     assert_eq!(processes_using(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn reboots_and_power_offs_are_told_apart_by_qemu_events() {
+    use qemu::{Boot, BootEnd};
+    let fw = Firmware::ovmf_secboot().unwrap();
+    // The UEFI Shell of Setup Mode, told to reset (a reboot) or `reset -s`
+    // (a power-off); answers are typed once, so a second boot waits at
+    // its prompt.
+    let run = |max_boots: u32, command: &str, timeout: Duration| {
+        let dir = tempfile::tempdir().unwrap();
+        let report = Vm::builder(fw.clone(), dir.path())
+            .memory_mib(256)
+            .after_match(Duration::ZERO)
+            .max_boots(max_boots)
+            .answer("Shell>", command)
+            .build()
+            .unwrap()
+            .run(&["this never appears"], &[], timeout)
+            .unwrap();
+        assert_eq!(processes_using(dir.path()), Vec::<String>::new());
+        let ends: Vec<BootEnd> = report.boots.iter().map(|b| b.end.clone()).collect();
+        let serial = report.serial();
+        (report, ends, serial)
+    };
+    // One boot allowed (-no-reboot): the reboot ends the run.
+    let (report, ends, serial) = run(1, "reset", TIMEOUT);
+    assert_eq!(report.outcome, Outcome::Rebooted, "{serial}");
+    assert_eq!(ends, [BootEnd::Reboot]);
+    // A power-off is not a reboot.
+    let (report, ends, _) = run(1, "reset -s", TIMEOUT);
+    assert!(
+        matches!(report.outcome, Outcome::Exited(st) if st.success()),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(ends, [BootEnd::PowerOff]);
+    // Two boots allowed: the machine is reset in place and the run goes
+    // on into the second boot, which reaches the shell again and waits.
+    let (report, ends, serial) = run(2, "reset", Duration::from_secs(60));
+    assert_eq!(report.outcome, Outcome::TimedOut, "{serial}");
+    assert_eq!(ends, [BootEnd::Reboot, BootEnd::TimedOut]);
+    let [first, second]: [Boot; 2] = report.boots.clone().try_into().unwrap();
+    assert_eq!(first.ended, second.started);
+    assert_eq!(
+        serial.matches("UEFI Interactive Shell").count(),
+        2,
+        "the shell's banner once a boot:\n{serial}"
+    );
+}

@@ -103,6 +103,25 @@ fn timeout_zero_and_too_large() {
 }
 
 #[test]
+fn max_boots_out_of_range_or_with_no_reboot() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = gpt_disk(dir.path());
+    for n in ["0", "101"] {
+        fails(
+            &boot(&[&image, &"--max-boots", &n]),
+            1,
+            &[&format!("--max-boots {n} is out of range: give 1 to 100")],
+        );
+    }
+    fails(
+        &boot(&[&image, &"--no-reboot", &"--max-boots", &"3"]),
+        2,
+        &["'--no-reboot' cannot be used with '--max-boots <N>'"],
+    );
+    assert!(!dir.path().join("serial.log").exists());
+}
+
+#[test]
 fn secure_boot_without_a_complete_key_directory() {
     let dir = tempfile::tempdir().unwrap();
     let image = gpt_disk(dir.path());

@@ -15,6 +15,17 @@
 //! CLIP-TESTINIT: powering off
 //! ```
 //!
+//! Optional, for the tests that follow a guest across reboots:
+//!
+//! - modules listed in `/modules/list` (paths under `/modules`, in load
+//!   order, compressed as Debian ships them) are loaded first;
+//! - `testinit.reboots=N`: a boot counter in the first sector of
+//!   `/dev/vda2` (`CLIP-TESTINIT-BOOTS=<n>`, needs virtio_blk) is raised and
+//!   printed (`CLIP-TESTINIT: boot=<n>`); while it is at most N, testinit
+//!   prints `CLIP-TESTINIT: rebooting` and reboots instead of going on, so
+//!   boot N+1 is the first to print the lines above and power off;
+//! - `testinit.reboots=always`: reboots at every boot, with no disk.
+//!
 //! `secureboot=` repeats what the kernel logged at boot ("secureboot: Secure
 //! boot enabled" / "... disabled", arch/x86/kernel/setup.c), read from
 //! /dev/kmsg: Debian builds efivarfs as a module, which this initramfs lacks.
@@ -25,7 +36,7 @@
 //! --release -p testinit --target x86_64-unknown-linux-gnu`.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, mount};
@@ -55,8 +66,15 @@ fn main() {
         }
     }
 
+    load_modules(&mut console);
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let cmdline = cmdline.trim();
+    if let Some(reboots) = cmdline
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("testinit.reboots="))
+    {
+        reboot_if_asked(&mut console, reboots);
+    }
     if let Some(marker) = cmdline
         .split_ascii_whitespace()
         .find_map(|w| w.strip_prefix("testinit.marker="))
@@ -85,6 +103,82 @@ fn main() {
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }
+}
+
+/// Loads the modules `/modules/list` names, in order.
+fn load_modules(console: &mut Console) {
+    let Ok(list) = std::fs::read_to_string("/modules/list") else {
+        return;
+    };
+    for name in list.lines().filter(|l| !l.is_empty()) {
+        let path = std::path::Path::new("/modules").join(name);
+        if let Err(e) = sys::module::load(&path, "", sys::module::COMPRESSED_FILE) {
+            console.line(&format!("CLIP-TESTINIT: cannot load {name}: {e}"));
+        }
+    }
+}
+
+/// Reboots when `testinit.reboots=` asks for it (see the module header).
+fn reboot_if_asked(console: &mut Console, reboots: &str) {
+    if reboots != "always" {
+        let Ok(limit) = reboots.parse::<u32>() else {
+            console.line(&format!("CLIP-TESTINIT: bad testinit.reboots={reboots}"));
+            return;
+        };
+        match count_boot("/dev/vda2") {
+            Ok(boot) => {
+                console.line(&format!("CLIP-TESTINIT: boot={boot}"));
+                if boot > limit {
+                    return;
+                }
+            }
+            Err(e) => {
+                console.line(&format!("CLIP-TESTINIT: boot counter: {e}"));
+                return;
+            }
+        }
+    }
+    console.line("CLIP-TESTINIT: rebooting");
+    rustix::fs::sync();
+    if let Err(e) = reboot(RebootCommand::Restart) {
+        console.line(&format!("CLIP-TESTINIT: reboot(RESTART) failed: {e}"));
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+/// Raises the boot counter at the start of `device` (waiting up to 10 s
+/// for the device to show up); the boot's number.
+fn count_boot(device: &str) -> std::io::Result<u32> {
+    const TAG: &str = "CLIP-TESTINIT-BOOTS=";
+    let mut tries = 0;
+    let mut file = loop {
+        match OpenOptions::new().read(true).write(true).open(device) {
+            Ok(f) => break f,
+            Err(_) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let mut sector = [0u8; 512];
+    file.read_exact(&mut sector)?;
+    let text = String::from_utf8_lossy(&sector);
+    let before = text
+        .strip_prefix(TAG)
+        .and_then(|rest| rest.split('\n').next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    let boot = before.saturating_add(1);
+    let mut new = [0u8; 512];
+    let line = format!("{TAG}{boot}\n");
+    new[..line.len()].copy_from_slice(line.as_bytes());
+    file.rewind()?;
+    file.write_all(&new)?;
+    file.sync_all()?;
+    Ok(boot)
 }
 
 /// Where the lines go: /dev/console if it opens, else stdout.

@@ -9,10 +9,16 @@
 //! the store has no keys (Setup Mode: Secure Boot off). `--tpm` attaches a
 //! swtpm TPM 2.0 whose state persists in `<image dir>/tpm`.
 //!
+//! The run follows the guest across its reboots (QEMU resets the machine in
+//! place: the same variable store, disk and TPM), so an `--expect` can wait
+//! for text of a later boot; `--max-boots` (default [`DEFAULT_MAX_BOOTS`])
+//! bounds them, `--no-reboot` is `--max-boots 1`. Reboots and power-offs are
+//! told apart by QEMU's QMP events (crates/qemu), not by console text.
+//!
 //! Ends with 0 once every `--expect` text appeared (or, without any, when
 //! the VM powered off), 3 as soon as a `--refuse` text appeared (a refused
-//! boot), 1 on timeout or QEMU failure. Every wait is bounded by
-//! `--timeout`.
+//! boot), 1 on timeout, QEMU failure or a reboot past the last boot allowed.
+//! Every wait is bounded by `--timeout`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -29,6 +35,11 @@ use crate::output::{self, Report};
 const KEY_FILES: [&str; 4] = ["owner.guid", "PK.crt", "KEK.crt", "db.crt"];
 /// Longest accepted `--timeout` (a day): a bound, not a wish.
 const MAX_TIMEOUT: u64 = 86_400;
+/// Boots followed unless `--max-boots` says otherwise: an update's reboot
+/// into the new slot and systemd-boot's three tries of a failing one fit.
+pub(crate) const DEFAULT_MAX_BOOTS: u32 = 5;
+/// Largest accepted `--max-boots`.
+const MAX_BOOTS: u32 = 100;
 
 #[derive(Debug, Args)]
 pub struct BootArgs {
@@ -66,6 +77,13 @@ pub struct BootArgs {
     /// Discard the guest's writes to IMAGE when QEMU ends.
     #[arg(long)]
     pub(crate) snapshot: bool,
+    /// Follow the guest across at most N boots (1 to 100): a reboot at the
+    /// end of the Nth ends the run as a failure.
+    #[arg(long, default_value_t = DEFAULT_MAX_BOOTS, value_name = "N")]
+    pub(crate) max_boots: u32,
+    /// A reboot ends the run (the same as --max-boots 1).
+    #[arg(long, conflicts_with = "max_boots")]
+    pub(crate) no_reboot: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -101,6 +119,12 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
     if args.answer.chunks(2).any(|pair| pair[0].is_empty()) {
         bail!("--answer needs a non-empty PROMPT");
     }
+    if args.max_boots == 0 || args.max_boots > MAX_BOOTS {
+        bail!(
+            "--max-boots {} is out of range: give 1 to {MAX_BOOTS}",
+            args.max_boots
+        );
+    }
     check_image(&args.image)?;
     let image_dir = parent_dir(&args.image);
     let firmware = firmware(args, &image_dir)?;
@@ -134,6 +158,7 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
         .disk(&args.image, args.snapshot)
         .serial_log(&serial_log)
         .interactive(interactive)
+        .max_boots(max_boots(args))
         // Matched: stop the VM right away.
         .after_match(Duration::ZERO);
     if let Some(t) = &tpm {
@@ -172,6 +197,11 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
     let report = report.context("cannot run QEMU")?;
     let ending = judge(args, &report, timeout, interactive);
     Ok((report, ending))
+}
+
+/// The boots to follow: `--max-boots`, or 1 with `--no-reboot`.
+pub(crate) fn max_boots(args: &BootArgs) -> u32 {
+    if args.no_reboot { 1 } else { args.max_boots }
 }
 
 /// A clear error for a missing, odd or non-GPT image, before any QEMU.
@@ -303,6 +333,22 @@ fn judge(
             result: if interactive { "ended" } else { "powered_off" },
             error: None,
         },
+        qemu::Outcome::Rebooted => {
+            let n = report.boots.len();
+            let times = if n == 1 { "time" } else { "times" };
+            let without = if missing.is_empty() {
+                "powering off".to_owned()
+            } else {
+                format!("{} appearing", quoted(&missing))
+            };
+            Ending {
+                result: "rebooted",
+                error: Some(anyhow!(
+                    "the guest rebooted {n} {times} without {without} (--max-boots {}; serial log {log})",
+                    max_boots(args)
+                )),
+            }
+        }
         qemu::Outcome::Exited(_) => Ending {
             result: "stopped",
             error: Some(anyhow!(
@@ -342,7 +388,28 @@ fn print_report(args: &BootArgs, report: &qemu::RunReport, ending: &Ending) -> R
         .expect
         .iter()
         .zip(&report.seen)
-        .map(|(text, seen)| json!({"text": text, "seconds": seen.map(secs)}))
+        .map(|(text, seen)| {
+            json!({
+                "text": text,
+                "seconds": seen.map(secs),
+                "boot": seen.map(|d| report.boot_at(d)),
+            })
+        })
+        .collect();
+    let boots: Vec<Value> = report
+        .boots
+        .iter()
+        .map(|b| {
+            json!({
+                "started_seconds": secs(b.started),
+                "ended_seconds": secs(b.ended),
+                "end": b.end.name(),
+                "qemu_reason": match &b.end {
+                    qemu::BootEnd::QemuEnded(reason) => Value::from(reason.clone()),
+                    _ => Value::Null,
+                },
+            })
+        })
         .collect();
     let refused = match &report.outcome {
         qemu::Outcome::Refused(line) => Value::from(line.trim()),
@@ -355,6 +422,8 @@ fn print_report(args: &BootArgs, report: &qemu::RunReport, ending: &Ending) -> R
             .field("secure_boot", "Secure Boot", args.secure_boot)
             .field("tpm", "TPM", args.tpm)
             .field("seconds", "Seconds", secs(report.elapsed))
+            .field("boot_count", "Boots", report.boots.len())
+            .field("boots", "Boot", boots)
             .field("expected", "Expected", expected)
             .field("refused_line", "Refused", refused)
             .field(
@@ -369,10 +438,26 @@ fn print_report(args: &BootArgs, report: &qemu::RunReport, ending: &Ending) -> R
         ("Result", ending.result.to_owned()),
         ("Seconds", format!("{:.1}", report.elapsed.as_secs_f64())),
     ];
+    lines.push(("Boots", report.boots.len().to_string()));
+    for (i, b) in report.boots.iter().enumerate() {
+        lines.push((
+            "Boot",
+            format!(
+                "{}: {:.1} s to {:.1} s, ended by {}",
+                i + 1,
+                b.started.as_secs_f64(),
+                b.ended.as_secs_f64(),
+                match &b.end {
+                    qemu::BootEnd::QemuEnded(Some(reason)) => format!("qemu_ended ({reason})"),
+                    end => end.name().to_owned(),
+                }
+            ),
+        ));
+    }
     for (text, seen) in args.expect.iter().zip(&report.seen) {
         let when = seen.map_or_else(
             || "not seen".to_owned(),
-            |d| format!("{:.1} s", d.as_secs_f64()),
+            |d| format!("{:.1} s (boot {})", d.as_secs_f64(), report.boot_at(d)),
         );
         lines.push(("Expected", format!("{text:?} at {when}")));
     }

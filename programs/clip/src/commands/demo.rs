@@ -75,6 +75,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         serial_log: Some(serial.clone()),
         memory: 1024,
         snapshot: false,
+        max_boots: boot::DEFAULT_MAX_BOOTS,
+        no_reboot: false,
         json: false,
     };
     let (report, ending) = boot::execute(&boot_args)?;

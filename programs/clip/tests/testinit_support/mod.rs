@@ -73,13 +73,50 @@ pub fn build_testinit() -> PathBuf {
 /// newc initramfs: /init plus the mount points and /dev/console, which the
 /// kernel opens as init's stdin/stdout before running it.
 pub fn initramfs(init: &[u8]) -> Vec<u8> {
+    initramfs_with(init, &[])
+}
+
+/// [`initramfs`] with kernel modules (file name, contents) under /modules,
+/// which testinit loads in the order given (`/modules/list`).
+pub fn initramfs_with(init: &[u8], modules: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut w = cpio::Writer::new(0);
     for dir in ["dev", "proc", "sys"] {
         w.dir(dir, 0o755).unwrap();
     }
     w.char_dev("dev/console", 0o600, 5, 1).unwrap();
     w.file("init", 0o755, init).unwrap();
+    if !modules.is_empty() {
+        w.dir("modules", 0o755).unwrap();
+        let mut list = String::new();
+        for (name, bytes) in modules {
+            w.file(&format!("modules/{name}"), 0o644, bytes).unwrap();
+            list.push_str(name);
+            list.push('\n');
+        }
+        w.file("modules/list", 0o644, list.as_bytes()).unwrap();
+    }
     w.finish()
+}
+
+/// Modules of trixie's kernel by path under its `kernel/` directory (e.g.
+/// `drivers/block/virtio_blk.ko.xz`): (file name, contents).
+pub fn kernel_modules(paths: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let modules = trixie("linux-image-amd64").join("usr/lib/modules");
+    let kver = std::fs::read_dir(&modules)
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("a kernel version under usr/lib/modules")
+        .path();
+    paths
+        .iter()
+        .map(|p| {
+            let path = kver.join("kernel").join(p);
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            (name, bytes)
+        })
+        .collect()
 }
 
 /// An unsigned UKI (`DIR/uki.efi`, made by `clip uki build`) of trixie's
@@ -88,9 +125,20 @@ pub fn initramfs(init: &[u8]) -> Vec<u8> {
 /// the console line `CLIP-TESTINIT: marker=<marker>` can only come from this
 /// UKI. Returns (the UKI, the marker).
 pub fn testinit_uki(dir: &Path, os_release: &str) -> (PathBuf, String) {
+    testinit_uki_with(dir, os_release, "", &[])
+}
+
+/// [`testinit_uki`] with `extra` appended to the command line and
+/// `modules` ([`kernel_modules`]) in the initramfs.
+pub fn testinit_uki_with(
+    dir: &Path,
+    os_release: &str,
+    extra: &str,
+    modules: &[(String, Vec<u8>)],
+) -> (PathBuf, String) {
     let testinit = std::fs::read(build_testinit()).unwrap();
     let initrd = dir.join("initrd.cpio");
-    std::fs::write(&initrd, initramfs(&testinit)).unwrap();
+    std::fs::write(&initrd, initramfs_with(&testinit, modules)).unwrap();
     let os_release_file = dir.join("os-release");
     std::fs::write(&os_release_file, os_release).unwrap();
     let marker = format!(
@@ -101,7 +149,9 @@ pub fn testinit_uki(dir: &Path, os_release: &str) -> (PathBuf, String) {
             .unwrap()
             .subsec_nanos()
     );
-    let cmdline = format!("console=ttyS0 quiet loglevel=3 panic=-1 testinit.marker={marker}");
+    let cmdline =
+        format!("console=ttyS0 quiet loglevel=3 panic=-1 testinit.marker={marker} {extra}");
+    let cmdline = cmdline.trim_end();
     let uki = dir.join("uki.efi");
     checked(
         Command::new(env!("CARGO_BIN_EXE_clip"))
@@ -111,7 +161,7 @@ pub fn testinit_uki(dir: &Path, os_release: &str) -> (PathBuf, String) {
             .arg(vmlinuz())
             .arg("--initrd")
             .arg(&initrd)
-            .args(["--cmdline", &cmdline, "--os-release"])
+            .args(["--cmdline", cmdline, "--os-release"])
             .arg(&os_release_file)
             .arg("--out")
             .arg(&uki),
