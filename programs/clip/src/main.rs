@@ -53,6 +53,9 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Build the default product, boot it with Secure Boot, print its verified-boot report.
     Demo(commands::demo::DemoArgs),
+    /// Update repositories of static files: serve.
+    #[command(subcommand)]
+    Repo(commands::repo::RepoCommand),
 }
 
 fn init_logging(verbose: u8) {
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Boot(args) => commands::boot::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Repo(cmd) => commands::repo::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

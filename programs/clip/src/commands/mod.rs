@@ -5,6 +5,7 @@ pub mod build;
 pub mod demo;
 pub mod keys;
 pub mod luks;
+pub mod repo;
 pub mod sign;
 pub mod uki;
 pub mod verity;
