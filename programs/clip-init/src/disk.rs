@@ -9,12 +9,20 @@
 //! the same disk. GPT entry `i` is partition device `<disk><i+1>`, or
 //! `<disk>p<i+1>` when the disk name ends in a digit (`nvme0n1p1`).
 //!
+//! Tables are read with `Gpt::read`, which uses the backup copy when the
+//! primary is damaged (UEFI 2.10 §5.3.2) and says so; clip-init prints that
+//! once per disk. Linux's own partition scan uses the backup only when the
+//! primary is valid (or `gpt` is on the command line), so for a table read
+//! from the backup whose partition devices are missing, clip-init adds the
+//! table's partitions itself (`BLKPG_ADD_PARTITION`, `sys::blkpg`): the
+//! boot, and the system after it, see the partitions clip-init matched.
+//!
 //! Ambiguity stops the boot rather than letting order decide: two entries
 //! carrying one of the hash's GUIDs, two state partitions, or matches on two
 //! disks. Each disk's table is read on a thread of its own, so a disk whose
 //! reads hang delays the boot to the wait's deadline and no further.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
@@ -23,7 +31,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use gpt::{Gpt, Partition, types};
+use gpt::{Gpt, Partition, ReadGpt, Which, types};
 
 use crate::console::say;
 
@@ -106,8 +114,9 @@ pub fn match_partitions<'a>(
     Ok(Some([Some(root), Some(verity), states.first().copied()]))
 }
 
-/// Reads the GPT of `/dev/<disk>`; `Err` text says why it has none.
-fn read_gpt(disk: &str) -> std::result::Result<Gpt, String> {
+/// Reads the GPT of `/dev/<disk>`, from the backup copy if the primary is
+/// damaged; `Err` text says why it has none.
+fn read_gpt(disk: &str) -> GptRead {
     let sectors: u64 = std::fs::read_to_string(format!("/sys/block/{disk}/size"))
         .map_err(|e| format!("cannot read its size: {e}"))?
         .trim()
@@ -118,8 +127,25 @@ fn read_gpt(disk: &str) -> std::result::Result<Gpt, String> {
     }
     let dev = format!("/dev/{disk}");
     let file = File::open(&dev).map_err(|e| format!("cannot open {dev}: {e}"))?;
-    Gpt::parse(sectors * 512, |offset, buf| file.read_exact_at(buf, offset))
+    Gpt::read(sectors * 512, |offset, buf| file.read_exact_at(buf, offset))
         .map_err(|e| format!("no valid GPT: {e}"))
+}
+
+/// Adds every partition of `gpt` to the kernel's view of `/dev/<disk>`.
+fn add_partitions(disk: &str, gpt: &Gpt) -> AddResult {
+    let dev = format!("/dev/{disk}");
+    let file = File::open(&dev).map_err(|e| format!("cannot open {dev}: {e}"))?;
+    for p in &gpt.partitions {
+        sys::blkpg::add_partition(&file, p.index + 1, p.offset(), p.size()).map_err(|e| {
+            format!(
+                "cannot add partition {} ({} bytes at byte {}): {e}",
+                p.index + 1,
+                p.size(),
+                p.offset()
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The whole disks in `/sys/block`, sorted (device-mapper, loop and RAM
@@ -148,7 +174,9 @@ fn is_block_device(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
 }
 
-type GptRead = std::result::Result<Gpt, String>;
+type GptRead = std::result::Result<ReadGpt, String>;
+type AddResult = std::result::Result<(), String>;
+type AddPartitions = dyn Fn(&str, &Gpt) -> AddResult;
 
 /// How the search reaches the machine; tests pass their own.
 pub struct Host {
@@ -156,6 +184,9 @@ pub struct Host {
     /// Runs on a thread of its own: it may block for ever.
     pub read_gpt: Arc<dyn Fn(&str) -> GptRead + Send + Sync>,
     pub node_exists: Box<dyn Fn(&Path) -> bool>,
+    /// Tells the kernel about a table's partitions (see the module
+    /// documentation).
+    pub add_partitions: Box<AddPartitions>,
 }
 
 impl Host {
@@ -164,6 +195,7 @@ impl Host {
             list_disks: Box::new(list_disks),
             read_gpt: Arc::new(read_gpt),
             node_exists: Box::new(is_block_device),
+            add_partitions: Box::new(add_partitions),
         }
     }
 }
@@ -178,6 +210,13 @@ struct Search {
     pending: HashMap<String, (Instant, Receiver<GptRead>)>,
     /// Per disk, what the last scan saw; becomes the error's "seen" list.
     notes: Vec<String>,
+    /// Console lines already printed about the disks' tables (each once).
+    said: HashSet<String>,
+    /// Disks whose partitions clip-init added to the kernel.
+    added: HashSet<String>,
+    /// Per disk, what its last answered read showed: the "seen" entry of
+    /// a disk whose fresh read has only just started.
+    last: HashMap<String, String>,
 }
 
 /// What one scan decided.
@@ -199,6 +238,9 @@ impl Search {
             root_hash: *root_hash,
             pending: HashMap::new(),
             notes: Vec::new(),
+            said: HashSet::new(),
+            added: HashSet::new(),
+            last: HashMap::new(),
         }
     }
 
@@ -238,19 +280,30 @@ impl Search {
     }
 
     fn scan(&mut self, deadline: Instant) -> Result<Scan> {
-        self.notes.clear();
+        for note in self.notes.drain(..) {
+            if let Some((disk, _)) = note.split_once(": ") {
+                self.last.insert(disk.to_owned(), note.clone());
+            }
+        }
         let disks = (self.host.list_disks)()?;
         let until = deadline.min(Instant::now() + READ_PATIENCE);
         let mut found: Vec<Found> = Vec::new();
         for (disk, read) in self.read_tables(&disks, until) {
-            let gpt = match read {
-                Ok(gpt) => gpt,
+            let read = match read {
+                Ok(read) => read,
                 Err(why) => {
                     self.notes.push(format!("{disk}: {why}"));
                     continue;
                 }
             };
-            let matched = match_partitions(&gpt, &self.root_hash)
+            if let Some(note) = read.note() {
+                let line = format!("disk /dev/{disk}: {note}");
+                if self.said.insert(line.clone()) {
+                    say(&line);
+                }
+            }
+            let gpt = &read.gpt;
+            let matched = match_partitions(gpt, &self.root_hash)
                 .map_err(|e| anyhow::anyhow!("disk /dev/{disk}: {e}"))?;
             let Some([Some(root), Some(verity), state]) = matched else {
                 self.notes.push(format!(
@@ -265,13 +318,29 @@ impl Search {
                 state: state.map(|s| part(&disk, s)),
                 disk: disk.clone(),
             };
-            // The kernel adds the partition nodes shortly after the disk.
-            let nodes = [Some(&f.root), Some(&f.verity), f.state.as_ref()];
-            if let Some(missing) = nodes
-                .into_iter()
-                .flatten()
-                .find(|p| !(self.host.node_exists)(&p.dev))
+            // The kernel adds the partition nodes shortly after the disk,
+            // unless its scan found no valid primary table.
+            let missing = |host: &Host| {
+                [Some(&f.root), Some(&f.verity), f.state.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find(|p| !(host.node_exists)(&p.dev))
+                    .cloned()
+            };
+            if read.used == Which::Backup
+                && missing(&self.host).is_some()
+                && self.added.insert(disk.clone())
             {
+                match (self.host.add_partitions)(&disk, gpt) {
+                    Ok(()) => say(&format!(
+                        "disk /dev/{disk}: the kernel did not take the backup GPT; added its \
+                         {} partitions",
+                        gpt.partitions.len()
+                    )),
+                    Err(e) => say(&format!("disk /dev/{disk}: {e}")),
+                }
+            }
+            if let Some(missing) = missing(&self.host) {
                 self.notes.push(format!(
                     "{disk}: partition node {} not there yet",
                     missing.dev.display()
@@ -280,18 +349,26 @@ impl Search {
             }
             found.push(f);
         }
-        let mut silent: Vec<String> = self
+        let mut silent: Vec<(String, String)> = self
             .pending
             .iter()
             .map(|(disk, (since, _))| {
-                format!(
+                let line = format!(
                     "{disk}: its reads have not returned after {} ms",
                     since.elapsed().as_millis()
-                )
+                );
+                // A read started at the last instant: what the disk said before.
+                let seen = match self.last.get(disk) {
+                    Some(last) if since.elapsed() < READ_PATIENCE => last.clone(),
+                    _ => line.clone(),
+                };
+                (line, seen)
             })
             .collect();
         silent.sort();
-        self.notes.extend(silent.iter().cloned());
+        self.notes
+            .extend(silent.iter().map(|(_, seen)| seen.clone()));
+        let silent: Vec<String> = silent.into_iter().map(|(line, _)| line).collect();
         if found.len() > 1 {
             let names: Vec<&str> = found.iter().map(|f| f.disk.as_str()).collect();
             bail!(
@@ -459,13 +536,82 @@ mod tests {
                     }
                 }
                 if good.contains(&disk) {
-                    Ok(table.clone())
+                    Ok(ReadGpt {
+                        gpt: table.clone(),
+                        used: Which::Primary,
+                        other: gpt::OtherCopy::Agrees,
+                    })
                 } else {
                     Err("no valid GPT: not a GPT".into())
                 }
             }),
             node_exists: Box::new(|_| true),
+            add_partitions: Box::new(|disk, _| panic!("partitions added to {disk}")),
         }
+    }
+
+    /// A table read from the backup: the kernel has no partition nodes
+    /// until clip-init adds the table's partitions, once.
+    #[test]
+    fn partitions_of_a_backup_table_are_added_to_the_kernel_once() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let table = matching_table();
+        let added = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (a, c) = (Arc::clone(&added), Arc::clone(&calls));
+        let host = Host {
+            list_disks: Box::new(|| Ok(vec!["vda".to_owned()])),
+            read_gpt: Arc::new(move |_: &str| {
+                Ok(ReadGpt {
+                    gpt: table.clone(),
+                    used: Which::Backup,
+                    other: gpt::OtherCopy::Damaged(gpt::Error::Signature { offset: 512 }),
+                })
+            }),
+            node_exists: Box::new(move |_| a.load(Ordering::SeqCst)),
+            add_partitions: Box::new(move |disk, gpt| {
+                assert_eq!((disk, gpt.partitions.len()), ("vda", 2));
+                c.fetch_add(1, Ordering::SeqCst);
+                added.store(true, Ordering::SeqCst);
+                Ok(())
+            }),
+        };
+        let found = search(host, &HASH, TIMEOUT).unwrap();
+        assert_eq!(found.root.dev, Path::new("/dev/vda1"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// A failed add is not retried in a loop: the search waits for the
+    /// nodes until its deadline.
+    #[test]
+    fn a_failed_add_is_tried_once_and_the_missing_node_named() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let table = matching_table();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let host = Host {
+            list_disks: Box::new(|| Ok(vec!["vda".to_owned()])),
+            read_gpt: Arc::new(move |_: &str| {
+                Ok(ReadGpt {
+                    gpt: table.clone(),
+                    used: Which::Backup,
+                    other: gpt::OtherCopy::Damaged(gpt::Error::Signature { offset: 512 }),
+                })
+            }),
+            node_exists: Box::new(|_| false),
+            add_partitions: Box::new(move |_, _| {
+                c.fetch_add(1, Ordering::SeqCst);
+                Err("cannot add partition 1: Device or resource busy".into())
+            }),
+        };
+        let e = search(host, &HASH, TIMEOUT).unwrap_err().to_string();
+        // The last scan's read started at the deadline: the note is what
+        // the disk showed before.
+        assert!(
+            e.contains("after 2 s; seen: vda: partition node /dev/vda1 not there yet"),
+            "{e}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     const TIMEOUT: Duration = Duration::from_secs(2);

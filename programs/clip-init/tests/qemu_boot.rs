@@ -26,7 +26,11 @@
 //!    opens the state instead, as when the TPM is gone;
 //! 7. one flipped byte in the encrypted state partition (the tag of the
 //!    ext4 superblock's block): dm-crypt's "INTEGRITY AEAD ERROR", the
-//!    read fails, the boot stops; never wrong data.
+//!    read fails, the boot stops; never wrong data;
+//! 8. one flipped byte in the primary GPT header: clip-init reads the
+//!    backup, says so, adds the partitions the kernel's own scan did not
+//!    find, and the system boots verified; a flipped byte in both headers:
+//!    FATAL naming both problems after the 20 s wait.
 //!
 //! Needs qemu-system-x86, erofs-utils (mkfs.erofs), kmod (depmod),
 //! e2fsprogs, network access to deb.debian.org the first time (cached in
@@ -268,6 +272,71 @@ fn a_flipped_byte_in_a_file_of_the_root_stops_the_boot() {
         context(&b)
     );
     assert_fatal(&b, "cannot execute /sbin/init", true);
+}
+
+/// The table as `Gpt::read` sees the image.
+fn read_table(d: &support::Disk) -> Result<gpt::ReadGpt, gpt::Error> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(&d.path).unwrap();
+    let size = f.metadata().unwrap().len();
+    gpt::Gpt::read(size, |offset, buf| f.read_exact_at(buf, offset))
+}
+
+#[test]
+fn a_flipped_byte_in_the_primary_gpt_header_boots_from_the_backup() {
+    let bed = bed();
+    let d = disk(bed.dir.path(), &bed.tree, None);
+    // The primary header's disk GUID (LBA 1, byte 56 on).
+    d.flip_disk_byte(512 + 60);
+    let read = read_table(&d).unwrap();
+    assert_eq!(read.used, gpt::Which::Backup);
+    let last_lba = std::fs::metadata(&d.path).unwrap().len() / 512 - 1;
+    let note = read.note().unwrap();
+    assert!(
+        note.starts_with("primary GPT is damaged (GPT header CRC32 0x")
+            && note.contains(" at offset 528, computed 0x")
+            && note.ends_with(&format!("); using the backup at LBA {last_lba}")),
+        "{note}"
+    );
+    let b = boot(&bed, &d.path, &d.cmdline());
+    let c = context(&b);
+    assert!(b.has(&format!("clip-init: disk /dev/vda: {note}")), "{c}");
+    // The guest kernel's own scan took no partitions from the backup.
+    assert!(
+        b.has("clip-init: disk /dev/vda: the kernel did not take the backup GPT; added its 4 partitions"),
+        "{c}"
+    );
+    assert!(
+        b.has(&format!("{VERIFIED}{} verified", hex::encode(d.root_hash))),
+        "{c}"
+    );
+    assert_root_init_ok(&b);
+}
+
+#[test]
+fn flipped_bytes_in_both_gpt_headers_stop_the_boot_naming_both() {
+    let bed = bed();
+    let d = disk(bed.dir.path(), &bed.tree, None);
+    let size = std::fs::metadata(&d.path).unwrap().len();
+    d.flip_disk_byte(512 + 60);
+    d.flip_disk_byte(size - 512 + 60);
+    let err = read_table(&d).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("neither GPT copy is valid: primary: GPT header CRC32 0x")
+            && text.contains(&format!(
+                "; backup at LBA {}: GPT header CRC32 0x",
+                size / 512 - 1
+            )),
+        "{text}"
+    );
+    let b = boot(&bed, &d.path, &d.cmdline());
+    assert_fatal(
+        &b,
+        &format!("after 20 s; seen: vda: no valid GPT: {text}"),
+        false,
+    );
+    assert!(!b.has(VERIFIED), "a root was set up\n{}", context(&b));
 }
 
 #[test]

@@ -296,6 +296,18 @@ impl Disk {
             .unwrap();
     }
 
+    /// Flips one byte at `offset` of the disk image (e.g. in a GPT header).
+    pub fn flip_disk_byte(&self, offset: u64) {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .unwrap();
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, offset).unwrap();
+        f.write_all_at(&[b[0] ^ 0x01], offset).unwrap();
+    }
+
     pub fn state_bytes(&self) -> Vec<u8> {
         let f = std::fs::File::open(&self.path).unwrap();
         let mut b = vec![0u8; usize::try_from(self.state_size).unwrap()];
