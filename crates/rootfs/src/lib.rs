@@ -185,6 +185,55 @@ pub fn build_tree(req: &TreeRequest, progress: &dyn Fn(&str)) -> Result<Tree, Er
     })
 }
 
+/// The identity of the cached unconfigured tree of `product`, if it is in
+/// the cache: its recipe key and the SHA-256 of its tarball (so that a tree
+/// replaced by `--refresh` gets a new identity). The hash is kept beside
+/// the tarball with the tarball's size, mtime and inode, and recomputed
+/// when any of them changed. Lets a caller key its own cache (the release
+/// cache of `clip build`) without extracting the tree.
+pub fn cached_tree_identity(
+    product: &Product,
+    cache_dir: &Path,
+    source_date_epoch: u64,
+) -> Result<Option<String>, Error> {
+    let version = cmd::run(
+        "mmdebstrap --version",
+        Command::new("mmdebstrap").arg("--version"),
+    )?;
+    let recipe = cache::Recipe::new(&product.debian, &version, source_date_epoch);
+    let key = recipe.key();
+    let tarball = cache::tree_tarball(cache_dir, &key);
+    let meta = match fs::metadata(&tarball) {
+        Ok(m) if m.is_file() => m,
+        _ => return Ok(None),
+    };
+    let stamp = format!(
+        "{} {} {}",
+        meta.len(),
+        meta.mtime_nsec() + meta.mtime() * 1_000_000_000,
+        meta.ino()
+    );
+    let sidecar = tarball.with_extension("tar.sha256");
+    if let Ok(text) = fs::read_to_string(&sidecar) {
+        if let Some((sha, rest)) = text.trim_end().split_once(' ') {
+            if rest == stamp && sha.len() == 64 {
+                return Ok(Some(format!("{key}:{sha}")));
+            }
+        }
+    }
+    use sha2::Digest;
+    let mut file = fs::File::open(&tarball).map_err(Error::io("open the cached tree", &tarball))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(Error::io("hash the cached tree", &tarball))?;
+    let sha = hex::encode(hasher.finalize());
+    // Only a shortcut: a failed write costs a rehash next time.
+    let tmp = sidecar.with_extension("sha256.tmp");
+    if fs::write(&tmp, format!("{sha} {stamp}\n")).is_ok() {
+        let _ = fs::rename(&tmp, &sidecar);
+    }
+    Ok(Some(format!("{key}:{sha}")))
+}
+
 /// Root, and a native architecture (the configuration runs the tree's own
 /// binaries in a chroot).
 fn check_host(architecture: &str) -> Result<(), Error> {

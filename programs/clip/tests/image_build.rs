@@ -270,7 +270,7 @@ fn uki_is_signed_and_carries_the_slot_command_line() {
         text.contains(m["slots"]["a"]["verity"]["root_hash"].as_str().unwrap()),
         "{text}"
     );
-    let boot = out.join("artifacts/systemd-bootx64.efi");
+    let boot = out.join("release/systemd-bootx64.efi");
     let sb = Command::new("sbverify")
         .arg("--cert")
         .arg(out.join("keys/db.crt"))
@@ -423,21 +423,33 @@ fn rebuild_is_reproducible_and_refuses_to_overwrite_without_force() {
     let out = built();
     let dir = tempfile::tempdir().unwrap();
     let second = dir.path().join("out");
-    build_into(&second, Some(&out.join("keys")), false).assert_success();
+    // The release made again (not taken from the release cache), from the
+    // cached tree. Two fresh mmdebstrap runs are compared in
+    // crates/rootfs/tests/build.rs (two_fresh_builds_give_the_same_image).
+    build_with(&second, Some(&out.join("keys")), &["--rebuild-release"]).assert_success();
     let a = manifest(out);
     let b = manifest(&second);
-    // A warm rebuild: the tree comes from the cache. Two fresh mmdebstrap
-    // runs are compared in crates/rootfs/tests/build.rs
-    // (two_fresh_builds_give_the_same_image).
     assert_eq!(
         b["debian"]["tree_from_cache"], true,
         "a rebuild should use the cached tree"
     );
-    for key in ["root", "slots"] {
+    assert_eq!(b["release"]["from_cache"], false, "--rebuild-release");
+    for key in ["root", "slots", "files", "disk"] {
         assert_eq!(a[key], b[key], "{key} differs between two builds");
     }
-    let sha = |m: &serde_json::Value| m["files"][0]["sha256"].clone();
-    assert_eq!(sha(&a), sha(&b), "disk.img differs between two builds");
+    assert_same_file(&out.join("disk.img"), &second.join("disk.img"));
+
+    // Unchanged inputs: the release comes from the cache, checked, and the
+    // disk assembled from it is the same.
+    let third = dir.path().join("third");
+    build_into(&third, Some(&out.join("keys")), false).assert_success();
+    let c = manifest(&third);
+    assert_eq!(c["release"]["from_cache"], true, "{}", c["release"]);
+    assert_eq!(c["release"]["key"], b["release"]["key"]);
+    for key in ["root", "slots", "files", "disk"] {
+        assert_eq!(a[key], c[key], "{key} differs with the cached release");
+    }
+    assert_same_file(&out.join("disk.img"), &third.join("disk.img"));
 
     // A second build into the same directory is refused without --force.
     let before = std::fs::metadata(second.join("disk.img"))
@@ -452,4 +464,110 @@ fn rebuild_is_reproducible_and_refuses_to_overwrite_without_force() {
         .modified()
         .unwrap();
     assert_eq!(before, after, "the refused build touched disk.img");
+}
+
+/// Two (sparse) files have the same bytes.
+fn assert_same_file(a: &Path, b: &Path) {
+    use std::io::Read;
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    assert_eq!(
+        fa.metadata().unwrap().len(),
+        fb.metadata().unwrap().len(),
+        "{} and {} differ in size",
+        a.display(),
+        b.display()
+    );
+    let (mut ba, mut bb) = (vec![0u8; 4 << 20], vec![0u8; 4 << 20]);
+    let mut at = 0u64;
+    loop {
+        let n = fa.read(&mut ba).unwrap();
+        fb.read_exact(&mut bb[..n]).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(
+            ba[..n] == bb[..n],
+            "{} and {} differ in the 4 MiB at byte {at}",
+            a.display(),
+            b.display()
+        );
+        at += n as u64;
+    }
+}
+
+#[test]
+fn version_override_makes_another_release_and_a_damaged_cache_entry_is_rebuilt() {
+    let out = built();
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = dir.path().join("v2");
+    build_with(&v2, Some(&out.join("keys")), &["--version", "2.0.0-test.1"]).assert_success();
+    let a = manifest(out);
+    let m = manifest(&v2);
+    assert_eq!(m["product"]["version"], "2.0.0-test.1");
+    assert_eq!(m["release"]["version"], "2.0.0-test.1");
+    let release: contract::Release =
+        serde_json::from_slice(&std::fs::read(v2.join("release/release.json")).unwrap()).unwrap();
+    release.check().unwrap();
+    assert_eq!(release.version.as_str(), "2.0.0-test.1");
+    // os-release says the version, so the root and its hash change.
+    assert_ne!(m["root"]["sha256"], a["root"]["sha256"]);
+    assert_ne!(m["release"]["key"], a["release"]["key"]);
+    // Both slots' UKIs, the same root hash, each its own slot.
+    for slot in ["a", "b"] {
+        let uki = release
+            .ukis
+            .iter()
+            .find(|u| u.slot.as_str() == slot)
+            .unwrap();
+        assert!(
+            uki.cmdline.contains(&format!("clip.slot={slot} ")),
+            "{}",
+            uki.cmdline
+        );
+        assert!(
+            uki.cmdline.contains(&format!(
+                "clip.verity.roothash={}",
+                release.verity.root_hash
+            )),
+            "{}",
+            uki.cmdline
+        );
+        let bytes = std::fs::read(v2.join("release").join(&uki.file.name)).unwrap();
+        assert_eq!(bytes.len() as u64, uki.file.size);
+    }
+
+    // A flipped byte in the cached release is found and the release made
+    // again, with the same bytes as before.
+    let entry = Path::new(m["release"]["cache_entry"].as_str().unwrap()).to_owned();
+    let cached_root = entry.join("release/root.erofs");
+    flip_byte(&cached_root, 4096 * 3 + 17);
+    let again = dir.path().join("again");
+    let run = build_with(
+        &again,
+        Some(&out.join("keys")),
+        &["--version", "2.0.0-test.1"],
+    );
+    run.assert_success();
+    assert!(
+        run.stderr.contains(&format!(
+            "the cached release {} is damaged",
+            entry.display()
+        )) && run.stderr.contains("release.json says"),
+        "{}",
+        run.stderr
+    );
+    let m2 = manifest(&again);
+    assert_eq!(m2["release"]["from_cache"], false);
+    assert_eq!(m2["root"], m["root"]);
+    assert_eq!(m2["files"], m["files"]);
+
+    // A bad version is refused before any work.
+    let bad = dir.path().join("bad");
+    build_with(&bad, Some(&out.join("keys")), &["--version", "2.0"])
+        .expect(1)
+        .stderr_has("bad --version: \"2.0\" is not a version");
+    assert!(!bad.join("manifest.json").exists());
 }

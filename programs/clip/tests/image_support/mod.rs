@@ -102,6 +102,11 @@ pub fn built() -> &'static Path {
 
 /// `clip build products/clipos --out OUT [--keys K] [--force]`.
 pub fn build_into(out: &Path, keys: Option<&Path>, force: bool) -> Run {
+    build_with(out, keys, if force { &["--force"] } else { &[] })
+}
+
+/// `clip build products/clipos --out OUT [--keys K] EXTRA...`.
+pub fn build_with(out: &Path, keys: Option<&Path>, extra: &[&str]) -> Run {
     let mut cmd = Command::new(clip_path());
     cmd.arg("build")
         .arg(workspace_root().join("products/clipos"))
@@ -113,9 +118,7 @@ pub fn build_into(out: &Path, keys: Option<&Path>, force: bool) -> Run {
     if let Some(k) = keys {
         cmd.arg("--keys").arg(k);
     }
-    if force {
-        cmd.arg("--force");
-    }
+    cmd.args(extra);
     run_command(cmd)
 }
 

@@ -34,7 +34,11 @@ pub struct Manifest<'a> {
     pub pcr11_a: &'a Value,
     pub hash_area_size: u64,
     pub cmdline_a: &'a str,
+    /// Slot A's UKI, relative to the output directory.
+    pub uki_a: &'a str,
     pub initramfs_modules: &'a [String],
+    /// [`super::release::manifest_json`].
+    pub release: Value,
     pub placed: &'a [Placed],
     pub disk_size: u64,
     pub disk_guid: uuid::Uuid,
@@ -55,22 +59,22 @@ fn file_entry(out: &Path, rel: &str) -> Result<Value> {
     Ok(json!({ "path": rel, "size": size, "sha256": hex::encode(hasher.finalize()) }))
 }
 
-/// Size and SHA-256 of disk.img and of every artifact (in name order).
+/// Size and SHA-256 of every file of the release and of the artifacts (in
+/// name order). Not of disk.img: hashing its 4.8 GiB, mostly holes, took
+/// half of a rebuild, and the disk is fixed by what is listed here and in
+/// `disk` (the GPT, the partitions' places; slot A holds the release).
 pub fn files(out: &Path) -> Result<Vec<Value>> {
-    let mut names: Vec<String> = std::fs::read_dir(out.join(super::ARTIFACTS_DIR))
-        .context("cannot list the artifacts")?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| {
-            format!(
-                "{}/{}",
-                super::ARTIFACTS_DIR,
-                e.file_name().to_string_lossy()
-            )
-        })
-        .collect();
+    let mut names = Vec::new();
+    for dir in [super::release::RELEASE_DIR, super::ARTIFACTS_DIR] {
+        let listed = std::fs::read_dir(out.join(dir))
+            .with_context(|| format!("cannot list {}", out.join(dir).display()))?;
+        for e in listed.filter_map(|e| e.ok()) {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                names.push(format!("{dir}/{}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
     names.sort();
-    names.insert(0, super::IMAGE_FILE.to_owned());
     names.iter().map(|rel| file_entry(out, rel)).collect()
 }
 
@@ -144,11 +148,12 @@ impl Manifest<'_> {
                         "hash_area_size": self.hash_area_size,
                     },
                     "cmdline": self.cmdline_a,
-                    "uki": format!("{}/{}-a.efi", super::ARTIFACTS_DIR, p.name),
+                    "uki": self.uki_a,
                     "pcr11": self.pcr11_a,
                 },
                 "b": null,
             },
+            "release": self.release,
             "waived_cmdline_checks": waived_cmdline_checks(p),
             "initramfs": { "modules": self.initramfs_modules },
             "disk": {
@@ -209,7 +214,9 @@ mod tests {
             pcr11_a: &Value::Null,
             hash_area_size: 8192,
             cmdline_a: "quiet",
+            uki_a: "release/clipos-a.efi",
             initramfs_modules: &[],
+            release: Value::Null,
             placed: &[],
             disk_size: 1 << 20,
             disk_guid: uuid::Uuid::nil(),

@@ -1,10 +1,13 @@
 //! `clip build`: a product definition in, a signed, verified, bootable GPT
 //! disk image out (docs/image.md describes every piece and how they fit).
 //!
-//! Steps: root tree (crates/rootfs: mmdebstrap, cached by content; system
-//! configuration) → EROFS → dm-verity tree (crates/verity) → initramfs with
-//! clip-init and its modules → one signed UKI per slot → signed systemd-boot
-//! and loader entries on a FAT ESP → GPT image → manifest.json, written
+//! Two halves. The release (`release`, cached by content: an unchanged
+//! product rebuilds in seconds): root tree (crates/rootfs: mmdebstrap,
+//! cached by content; system configuration) → EROFS → dm-verity tree
+//! (crates/verity) → initramfs with clip-init and its modules → one signed
+//! UKI per slot and the signed systemd-boot, in OUT/release with its
+//! release.json. The disk, assembled from the release: loader entries on a
+//! FAT ESP → GPT image with the release in slot A → manifest.json, written
 //! last: an output directory without a manifest is not a finished build.
 
 mod boot;
@@ -12,6 +15,7 @@ mod disk;
 mod ids;
 mod initramfs;
 mod manifest;
+pub mod release;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -60,6 +64,15 @@ pub struct BuildArgs {
     /// Never download: fail unless the root tree is cached.
     #[arg(long)]
     offline: bool,
+    /// The release's version, instead of the product's (MAJOR.MINOR.PATCH[-PRERELEASE]):
+    /// makes v1, v2, v3 of one product for update tests.
+    #[arg(long, value_name = "V")]
+    version: Option<String>,
+    /// Build the release even when the release cache holds it (the cached
+    /// copy is replaced): checks reproducibility, or works around a cache
+    /// you do not trust. The root tree still comes from its own cache.
+    #[arg(long)]
+    rebuild_release: bool,
     /// Replace an existing image in OUT. Its state partition (all data
     /// written on the device) is lost.
     #[arg(long)]
@@ -86,6 +99,8 @@ impl BuildArgs {
             keys: None,
             programs,
             cache,
+            version: None,
+            rebuild_release: false,
             refresh: false,
             offline: false,
             force: true,
@@ -197,8 +212,12 @@ fn programs_dir(given: Option<&Path>) -> Result<PathBuf> {
 }
 
 pub fn run(args: BuildArgs) -> Result<()> {
-    let product = product::Product::load(&args.product)
+    let mut product = product::Product::load(&args.product)
         .with_context(|| format!("cannot load the product in {}", args.product.display()))?;
+    if let Some(version) = &args.version {
+        contract::Version::parse(version).context("bad --version")?;
+        product.version = version.clone();
+    }
     let sizes = product.partitions.bytes().context("bad partition sizes")?;
     boot::check_product_cmdline(&product.cmdline()).with_context(|| {
         format!(
@@ -215,8 +234,6 @@ pub fn run(args: BuildArgs) -> Result<()> {
         );
     }
     let epoch = source_date_epoch()?;
-    let mtime = u32::try_from(epoch)
-        .context("SOURCE_DATE_EPOCH does not fit the initramfs' 32-bit timestamps")?;
     let cache = cache_dir(args.cache.as_deref())?;
     let out = &args.out;
     let image_path = out.join(IMAGE_FILE);
@@ -256,14 +273,15 @@ pub fn run(args: BuildArgs) -> Result<()> {
         }
     }
     let artifacts = out.join(ARTIFACTS_DIR);
-    std::fs::create_dir_all(&artifacts)
-        .with_context(|| format!("cannot create {}", artifacts.display()))?;
+    let release_dir = out.join(release::RELEASE_DIR);
     let work = out.join("work");
-    if work.exists() {
-        std::fs::remove_dir_all(&work)
-            .with_context(|| format!("cannot clean {}", work.display()))?;
+    for dir in [&artifacts, &release_dir, &work] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot clean {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
 
     let mut steps = Steps::new();
 
@@ -302,150 +320,94 @@ pub fn run(args: BuildArgs) -> Result<()> {
         );
     }
     let pcr_policy = boot::pcr_policy(&keys_dir)?;
+    let pcr_policy_pkfp = pcr_policy.pkfp()?;
 
-    steps.step("root tree");
-    let extra_files = [
-        rootfs::ExtraFile {
-            path: "/usr/bin/clip-status".into(),
-            contents: clip_status,
-            mode: 0o755,
-        },
-        rootfs::ExtraFile {
-            path: "/usr/lib/systemd/system/clip-status.service".into(),
-            contents: clip_status_unit,
-            mode: 0o644,
-        },
-    ];
-    let extra_services = ["clip-status.service".to_owned()];
-    let request = rootfs::TreeRequest {
-        product: &product,
-        cache_dir: &cache,
-        work_dir: &work,
-        source_date_epoch: epoch,
-        extra_files: &extra_files,
-        extra_services: &extra_services,
-        cache: if args.refresh {
-            rootfs::CachePolicy::Refresh
-        } else if args.offline {
-            rootfs::CachePolicy::Offline
-        } else {
-            rootfs::CachePolicy::Reuse
-        },
+    // The release: from the cache when every input is unchanged.
+    steps.step("release");
+    let db_cert_der =
+        x509_cert::der::Encode::to_der(&signer.cert).context("cannot encode db.crt")?;
+    let clip_sha256 = release::self_sha256()?;
+    let key_for = |tree: &str| {
+        release::Inputs {
+            format: "clip-release-inputs/1",
+            product: &product,
+            source_date_epoch: epoch,
+            tree,
+            clip_init_sha256: release::sha256_hex(&clip_init),
+            clip_status_sha256: release::sha256_hex(&clip_status),
+            clip_status_unit_sha256: release::sha256_hex(&clip_status_unit),
+            db_cert_sha256: release::sha256_hex(&db_cert_der),
+            pcr_policy_pkfp: pcr_policy_pkfp.clone(),
+            clip_sha256: clip_sha256.clone(),
+        }
+        .key()
     };
-    let tree = rootfs::build_tree(&request, &|text| steps.detail(text))
-        .context("cannot build the root tree")?;
-
-    steps.step("EROFS");
-    let erofs_path = artifacts.join("root.erofs");
-    let erofs_uuid = ids::uuid(&product.name, &product.version, "erofs");
-    let erofs_size = rootfs::make_erofs(&tree.root, &erofs_path, epoch, erofs_uuid)
-        .context("cannot make the EROFS root")?;
-    if erofs_size > sizes.root {
-        bail!(
-            "the root file system is {} bytes; the product's root partition is only {} (raise partitions.root)",
-            erofs_size,
-            sizes.root
-        );
-    }
-    let erofs = read(&erofs_path, "the EROFS image")?;
-    let erofs_sha: [u8; 32] = Sha256::digest(&erofs).into();
-
-    steps.step("dm-verity");
-    let salt = ids::verity_salt(&erofs_sha).to_vec();
-    let verity_uuid = *ids::uuid(&product.name, &product.version, "verity-a").as_bytes();
-    let (hash_area, root_hash, data_blocks) = verity_area(&erofs, salt.clone(), verity_uuid)?;
-    if hash_area.len() as u64 > sizes.verity {
-        bail!(
-            "the verity tree is {} bytes; the verity partition is only {}",
-            hash_area.len(),
-            sizes.verity
-        );
-    }
-    crate::blockio::write_file_atomically(&artifacts.join("root.verity"), &hash_area, 0o644, true)?;
-    let slot_a = BootParams {
-        slot: Slot::A,
-        root_hash: root_hash
-            .as_slice()
-            .try_into()
-            .context("internal error: the verity root hash is not 32 bytes")?,
-        salt: salt.clone(),
-        data_blocks,
+    let tree_id = if args.refresh || args.rebuild_release {
+        None
+    } else {
+        rootfs::cached_tree_identity(&product, &cache, epoch)
+            .context("cannot identify the cached root tree")?
     };
-
-    steps.step("initramfs");
-    // The product's modules, then what opening the encrypted state needs.
-    let mut modules = product.kernel.initramfs_modules.clone();
-    let state_modules = product
-        .state
-        .encryption
-        .kernel_modules()
-        .context("invalid state encryption")?;
-    for m in state_modules {
-        if !modules.iter().any(|have| have == m) {
-            modules.push(m.to_owned());
+    let mut restored = None;
+    if let Some(id) = &tree_id {
+        let key = key_for(id)?;
+        if let Some((rel, info)) = release::restore(&cache, &key, &release_dir, &artifacts)? {
+            steps.detail(&format!("release: cached ({key})"));
+            restored = Some((key, rel, info));
         }
     }
-    let initrd = initramfs::build(
-        &tree.root,
-        &tree.kernel_version,
-        &modules,
-        &clip_init,
-        mtime,
-    )?;
-    crate::blockio::write_file_atomically(
-        &artifacts.join("initramfs.cpio"),
-        &initrd.bytes,
-        0o644,
-        true,
-    )?;
-
-    steps.step("UKI");
-    let stub = read(
-        &tree.root.join("usr/lib/systemd/boot/efi/linuxx64.efi.stub"),
-        "systemd-stub",
-    )?;
-    let sdboot = read(
-        &tree
-            .root
-            .join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
-        "systemd-boot",
-    )?;
-    let linux = read(&tree.vmlinuz, "the kernel")?;
-    let os_release = read(&tree.root.join("usr/lib/os-release"), "os-release")?;
-    let parts = boot::UkiParts {
-        stub: &stub,
-        linux: &linux,
-        initrd: &initrd.bytes,
-        os_release: &os_release,
-        uname: &tree.kernel_version,
+    let (release_key, rel, info, tree_from_cache, release_from_cache) = match restored {
+        Some((key, rel, info)) => (key, rel, info, true, true),
+        None => {
+            let made = make_release(MakeRelease {
+                product: &product,
+                args: &args,
+                cache: &cache,
+                work: &work,
+                release_dir: &release_dir,
+                artifacts: &artifacts,
+                epoch,
+                clip_init: &clip_init,
+                clip_status: clip_status.clone(),
+                clip_status_unit: clip_status_unit.clone(),
+                signer: &signer,
+                pcr_policy: &pcr_policy,
+                root_limit: sizes.root,
+                verity_limit: sizes.verity,
+                steps: &mut steps,
+            })?;
+            let id = rootfs::cached_tree_identity(&product, &cache, epoch)
+                .context("cannot identify the cached root tree")?
+                .context("internal error: the root tree is not in the cache after the build")?;
+            let key = key_for(&id)?;
+            release::store(&cache, &key, &release_dir, &artifacts, &made.info)
+                .context("cannot store the release in the cache")?;
+            (key, made.release, made.info, made.tree_from_cache, false)
+        }
     };
-    let cmdline_a = boot::cmdline(&product.cmdline(), &slot_a);
-    boot::check_cmdline(&cmdline_a, &product.cmdline())?;
-    let (uki_a, pcr11_a) = boot::uki(&parts, &cmdline_a, &signer, &pcr_policy, Slot::A)?;
-    let uki_a_name = format!("{}-a.efi", product.name);
-    crate::blockio::write_file_atomically(&artifacts.join(&uki_a_name), &uki_a, 0o644, true)?;
-    let sdboot_signed = signer.sign(&sdboot, "systemd-boot")?;
-    crate::blockio::write_file_atomically(
-        &artifacts.join("systemd-bootx64.efi"),
-        &sdboot_signed,
-        0o644,
-        true,
-    )?;
-    std::fs::copy(&tree.vmlinuz, artifacts.join("vmlinuz"))
-        .with_context(|| format!("cannot copy the kernel to {}", artifacts.display()))?;
-    if let Some(stock) = &tree.stock_initrd {
-        std::fs::copy(stock, artifacts.join("debian-initrd.img"))
-            .with_context(|| format!("cannot copy Debian's initrd to {}", artifacts.display()))?;
+    if !args.keep_tree && work.exists() {
+        std::fs::remove_dir_all(&work)
+            .with_context(|| format!("cannot remove {}", work.display()))?;
     }
 
+    // The disk: slot A holds the release, slot B is empty.
     steps.step("ESP");
+    let read_release = |f: &contract::release::File| read(&release_dir.join(&f.name), &f.name);
+    let uki_a_info = rel
+        .uki(Slot::A)
+        .context("internal error: the release has no UKI for slot A")?;
+    let uki_a = read_release(&uki_a_info.file)?;
+    let sdboot_signed = read_release(&rel.bootloader)?;
+    let slot_a = rel
+        .boot_params(Slot::A)
+        .context("internal error: the release's verity parameters")?;
     let entry_a = boot::entry_name(&product.name, Slot::A);
     let mut esp = esp::Esp::new()
         .fat32(true)
         .volume_id(ids::volume_id(&product.name, &product.version));
     esp.add(esp::BOOT_X64, sdboot_signed.clone())?;
-    esp.add("EFI/systemd/systemd-bootx64.efi", sdboot_signed.clone())?;
-    esp.add(&boot::uki_path(&product.name, Slot::A), uki_a.clone())?;
+    esp.add("EFI/systemd/systemd-bootx64.efi", sdboot_signed)?;
+    esp.add(&boot::uki_path(&product.name, Slot::A), uki_a)?;
     esp.add(
         "loader/loader.conf",
         boot::loader_conf(&entry_a).into_bytes(),
@@ -463,7 +425,16 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let esp_bytes = esp.build(sizes.esp).context("cannot build the ESP")?;
 
     steps.step("disk image");
-    let slot_a_guids = gpt::types::verity_partition_uuids(&root_hash)
+    let erofs = read_release(&rel.root)?;
+    let hash_area = read_release(&rel.verity.file)?;
+    if erofs.len() as u64 > sizes.root {
+        bail!(
+            "the root file system is {} bytes; the product's root partition is only {} (raise partitions.root)",
+            erofs.len(),
+            sizes.root
+        );
+    }
+    let slot_a_guids = gpt::types::verity_partition_uuids(&slot_a.root_hash)
         .context("internal error: root hash shorter than 32 bytes")?;
     let plan = disk::Plan {
         esp: sizes.esp,
@@ -498,32 +469,38 @@ pub fn run(args: BuildArgs) -> Result<()> {
     crate::blockio::write_parts(&image_path, &parts, plan.disk_size())?;
     drop(erofs);
 
-    if !args.keep_tree {
-        std::fs::remove_dir_all(&work)
-            .with_context(|| format!("cannot remove {}", work.display()))?;
-    }
-
     steps.step("manifest");
     let files = manifest::files(out)?;
     let (timings, total) = steps.finish();
+    let uki_a_path = format!("{}/{}", release::RELEASE_DIR, uki_a_info.file.name);
     let manifest = manifest::Manifest {
         product: &product,
         epoch,
-        kernel_version: &tree.kernel_version,
-        packages: &tree.packages,
-        tree_from_cache: tree.from_cache,
+        kernel_version: &info.kernel_version,
+        packages: &info.packages,
+        tree_from_cache,
         keys_dir: &keys_dir,
         keys_generated,
-        pcr_policy_pkfp: pcr_policy.pkfp()?,
+        pcr_policy_pkfp,
         pcr_key_added,
-        erofs_size,
-        erofs_sha256: hex::encode(erofs_sha),
-        erofs_uuid,
+        erofs_size: rel.root.size,
+        erofs_sha256: rel.root.sha256.clone(),
+        erofs_uuid: info
+            .erofs_uuid
+            .parse()
+            .context("the release's build.json has a bad EROFS UUID")?,
         slot_a: &slot_a,
-        pcr11_a: &pcr11_a,
-        hash_area_size: hash_area.len() as u64,
-        cmdline_a: &cmdline_a,
-        initramfs_modules: &initrd.modules,
+        pcr11_a: &uki_a_info.pcr11,
+        hash_area_size: info.hash_area_size,
+        cmdline_a: &uki_a_info.cmdline,
+        uki_a: &uki_a_path,
+        initramfs_modules: &info.initramfs_modules,
+        release: release::manifest_json(
+            &rel,
+            &release_key,
+            release_from_cache,
+            &release::entry(&cache, &release_key),
+        ),
         placed: &placed,
         disk_size: plan.disk_size(),
         disk_guid: plan.disk_guid,
@@ -546,10 +523,20 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     Report::default()
         .field("image", "Image", image_path.display().to_string())
+        .field("version", "Version", product.version.clone())
         .field("size", "Disk size", plan.disk_size())
-        .field("root_hash", "Root hash (slot A)", hex::encode(&root_hash))
-        .field("kernel", "Kernel", tree.kernel_version.clone())
-        .field("packages", "Packages", tree.packages.len())
+        .field("root_hash", "Root hash (slot A)", slot_a.root_hash_hex())
+        .field("kernel", "Kernel", info.kernel_version.clone())
+        .field("packages", "Packages", info.packages.len())
+        .field(
+            "release",
+            "Release",
+            if release_from_cache {
+                format!("{} (cached)", release_dir.display())
+            } else {
+                release_dir.display().to_string()
+            },
+        )
         .field("manifest", "Manifest", manifest_path.display().to_string())
         .field(
             "seconds",
@@ -558,6 +545,198 @@ pub fn run(args: BuildArgs) -> Result<()> {
         )
         .print(false)?;
     Ok(())
+}
+
+/// What [`make_release`] needs.
+struct MakeRelease<'a, 's> {
+    product: &'a product::Product,
+    args: &'a BuildArgs,
+    cache: &'a Path,
+    work: &'a Path,
+    release_dir: &'a Path,
+    artifacts: &'a Path,
+    epoch: u64,
+    clip_init: &'a [u8],
+    clip_status: Vec<u8>,
+    clip_status_unit: Vec<u8>,
+    signer: &'a boot::Signer,
+    pcr_policy: &'a crate::commands::uki::PcrPolicy,
+    root_limit: u64,
+    verity_limit: u64,
+    steps: &'s mut Steps,
+}
+
+struct Made {
+    release: contract::Release,
+    info: release::BuildInfo,
+    tree_from_cache: bool,
+}
+
+/// Builds the release from the root tree: EROFS, verity, initramfs, one
+/// UKI per slot, the signed boot loader; the by-products (initramfs,
+/// kernel, Debian's initrd) go to `artifacts`.
+fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
+    let product = m.product;
+    let mtime = u32::try_from(m.epoch)
+        .context("SOURCE_DATE_EPOCH does not fit the initramfs' 32-bit timestamps")?;
+    m.steps.step("root tree");
+    let extra_files = [
+        rootfs::ExtraFile {
+            path: "/usr/bin/clip-status".into(),
+            contents: m.clip_status.clone(),
+            mode: 0o755,
+        },
+        rootfs::ExtraFile {
+            path: "/usr/lib/systemd/system/clip-status.service".into(),
+            contents: m.clip_status_unit.clone(),
+            mode: 0o644,
+        },
+    ];
+    let extra_services = ["clip-status.service".to_owned()];
+    let request = rootfs::TreeRequest {
+        product,
+        cache_dir: m.cache,
+        work_dir: m.work,
+        source_date_epoch: m.epoch,
+        extra_files: &extra_files,
+        extra_services: &extra_services,
+        cache: if m.args.refresh {
+            rootfs::CachePolicy::Refresh
+        } else if m.args.offline {
+            rootfs::CachePolicy::Offline
+        } else {
+            rootfs::CachePolicy::Reuse
+        },
+    };
+    let tree = rootfs::build_tree(&request, &|text| m.steps.detail(text))
+        .context("cannot build the root tree")?;
+
+    m.steps.step("EROFS");
+    let work_erofs = m.work.join("root.erofs");
+    let erofs_uuid = ids::uuid(&product.name, &product.version, "erofs");
+    let erofs_size = rootfs::make_erofs(&tree.root, &work_erofs, m.epoch, erofs_uuid)
+        .context("cannot make the EROFS root")?;
+    if erofs_size > m.root_limit {
+        bail!(
+            "the root file system is {} bytes; the product's root partition is only {} (raise partitions.root)",
+            erofs_size,
+            m.root_limit
+        );
+    }
+    let erofs = read(&work_erofs, "the EROFS image")?;
+    let erofs_sha: [u8; 32] = Sha256::digest(&erofs).into();
+
+    m.steps.step("dm-verity");
+    let salt = ids::verity_salt(&erofs_sha).to_vec();
+    let verity_uuid = *ids::uuid(&product.name, &product.version, "verity-a").as_bytes();
+    let (hash_area, root_hash, data_blocks) = verity_area(&erofs, salt.clone(), verity_uuid)?;
+    if hash_area.len() as u64 > m.verity_limit {
+        bail!(
+            "the verity tree is {} bytes; the verity partition is only {}",
+            hash_area.len(),
+            m.verity_limit
+        );
+    }
+    let root_hash: [u8; 32] = root_hash
+        .as_slice()
+        .try_into()
+        .context("internal error: the verity root hash is not 32 bytes")?;
+
+    m.steps.step("initramfs");
+    // The product's modules, then what opening the encrypted state needs.
+    let mut modules = product.kernel.initramfs_modules.clone();
+    let state_modules = product
+        .state
+        .encryption
+        .kernel_modules()
+        .context("invalid state encryption")?;
+    for module in state_modules {
+        if !modules.iter().any(|have| have == module) {
+            modules.push(module.to_owned());
+        }
+    }
+    let initrd = initramfs::build(
+        &tree.root,
+        &tree.kernel_version,
+        &modules,
+        m.clip_init,
+        mtime,
+    )?;
+    crate::blockio::write_file_atomically(
+        &m.artifacts.join("initramfs.cpio"),
+        &initrd.bytes,
+        0o644,
+        true,
+    )?;
+
+    m.steps.step("UKI");
+    let stub = read(
+        &tree.root.join("usr/lib/systemd/boot/efi/linuxx64.efi.stub"),
+        "systemd-stub",
+    )?;
+    let sdboot = read(
+        &tree
+            .root
+            .join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
+        "systemd-boot",
+    )?;
+    let linux = read(&tree.vmlinuz, "the kernel")?;
+    let os_release = read(&tree.root.join("usr/lib/os-release"), "os-release")?;
+    let parts = boot::UkiParts {
+        stub: &stub,
+        linux: &linux,
+        initrd: &initrd.bytes,
+        os_release: &os_release,
+        uname: &tree.kernel_version,
+    };
+    let mut ukis = Vec::new();
+    for slot in Slot::ALL {
+        let params = BootParams {
+            slot,
+            root_hash,
+            salt: salt.clone(),
+            data_blocks,
+        };
+        let line = boot::cmdline(&product.cmdline(), &params);
+        boot::check_cmdline(&line, &product.cmdline())?;
+        let (bytes, pcr11) = boot::uki(&parts, &line, m.signer, m.pcr_policy, slot)?;
+        ukis.push((slot, bytes, line, pcr11));
+    }
+    let sdboot_signed = m.signer.sign(&sdboot, "systemd-boot")?;
+    std::fs::copy(&tree.vmlinuz, m.artifacts.join("vmlinuz"))
+        .with_context(|| format!("cannot copy the kernel to {}", m.artifacts.display()))?;
+    if let Some(stock) = &tree.stock_initrd {
+        std::fs::copy(stock, m.artifacts.join("debian-initrd.img"))
+            .with_context(|| format!("cannot copy Debian's initrd to {}", m.artifacts.display()))?;
+    }
+    let params_a = BootParams {
+        slot: Slot::A,
+        root_hash,
+        salt,
+        data_blocks,
+    };
+    let release = release::write(
+        m.release_dir,
+        &release::Made {
+            product,
+            erofs: &erofs,
+            hash_area: &hash_area,
+            params: &params_a,
+            bootloader: &sdboot_signed,
+            ukis,
+        },
+    )?;
+    Ok(Made {
+        release,
+        info: release::BuildInfo {
+            kernel_version: tree.kernel_version.clone(),
+            packages: tree.packages.clone(),
+            initramfs_modules: initrd.modules.clone(),
+            erofs_uuid: erofs_uuid.to_string(),
+            hash_area_size: hash_area.len() as u64,
+        },
+        tree_from_cache: tree.from_cache,
+    })
 }
 
 /// `(offset, chunk)` for each 64 KiB chunk of `bytes` that is not all zero.
