@@ -30,7 +30,7 @@ fn whole_and_resumed_from_httpd() {
             received: 100_000
         }
     );
-    assert_eq!(sink, repo.blob);
+    assert!(sink == repo.blob, "sink differs: {} bytes", sink.len());
     // Resume: the held bytes are kept, the rest appended.
     let mut sink = repo.blob[..40_000].to_vec();
     let got = client().fetch(&url, 40_000, 1 << 20, &mut sink).unwrap();
@@ -42,7 +42,7 @@ fn whole_and_resumed_from_httpd() {
             received: 60_000
         }
     );
-    assert_eq!(sink, repo.blob);
+    assert!(sink == repo.blob, "sink differs: {} bytes", sink.len());
     // Everything held: 416 with bytes */len says so.
     let got = client().fetch(&url, 100_000, 1 << 20, &mut sink).unwrap();
     assert_eq!(
@@ -53,7 +53,7 @@ fn whole_and_resumed_from_httpd() {
             received: 0
         }
     );
-    assert_eq!(sink, repo.blob);
+    assert!(sink == repo.blob, "sink differs: {} bytes", sink.len());
     // Limits: announced too large, held too large.
     let mut sink = Vec::new();
     let err = client().fetch(&url, 0, 99_999, &mut sink).unwrap_err();
@@ -118,7 +118,7 @@ fn python_http_server_ignores_ranges() {
     let mut sink = Vec::new();
     let got = client().fetch(&url, 0, 1 << 20, &mut sink).unwrap();
     assert_eq!((got.status, got.len()), (200, 70_000));
-    assert_eq!(sink, data);
+    assert!(sink == data, "sink differs: {} bytes", sink.len());
     // A resume answered 200: the sink is restarted, not appended to.
     let mut sink = b"stale bytes that are not the file's".to_vec();
     let held = u64::try_from(sink.len()).unwrap();
@@ -131,7 +131,7 @@ fn python_http_server_ignores_ranges() {
             received: 70_000
         }
     );
-    assert_eq!(sink, data);
+    assert!(sink == data, "sink differs: {} bytes", sink.len());
     // The same into a file.
     let path = dir.path().join("out");
     std::fs::write(&path, b"stale").unwrap();
@@ -174,7 +174,7 @@ fn resume_after_a_cut() {
             received: 200_000 - held
         }
     );
-    assert_eq!(sink, repo.blob);
+    assert!(sink == repo.blob, "sink differs: {} bytes", sink.len());
     let heads = proxy.heads.lock().unwrap().clone();
     assert!(!heads[0].contains("Range"), "{}", heads[0]);
     assert!(
@@ -194,7 +194,7 @@ fn fetch_resuming_retries_from_what_is_held() {
         .fetch_resuming(&url, 0, 1 << 20, &mut sink, 3, Duration::ZERO)
         .unwrap();
     assert_eq!((got.status, got.len()), (206, 200_000));
-    assert_eq!(sink, repo.blob);
+    assert!(sink == repo.blob, "sink differs: {} bytes", sink.len());
     assert_eq!(proxy.heads.lock().unwrap().len(), 2);
     // A refusal is not retried.
     let missing = format!("{}nope", repo.server.url());
