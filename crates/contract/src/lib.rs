@@ -7,13 +7,15 @@
 //! - [`state`]: `/usr/lib/clip/state.json`, the read-write paths
 //!   bind-mounted from the state partition;
 //! - [`version`]: release versions and their order (anti-rollback);
-//! - [`release`]: `release.json`, one slot's payload apart from the disk.
+//! - [`release`]: `release.json`, one slot's payload apart from the disk;
+//! - [`update`]: where the guest finds its update server under `clip boot`.
 //!
 //! Pure: text in, types out; no files are read here.
 
 pub mod cmdline;
 pub mod release;
 pub mod state;
+pub mod update;
 pub mod version;
 
 pub use cmdline::{BootParams, Slot};

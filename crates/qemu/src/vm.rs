@@ -3,7 +3,8 @@
 //! The machine is a q35 PC with OVMF in two pflash devices (code read-only,
 //! a per-run copy of the variables), SMM on and the flash writable only from
 //! SMM when the firmware does Secure Boot (without that a guest could rewrite
-//! its own key database), no default devices, no network, raw virtio disks,
+//! its own key database), no default devices, no network unless a guest
+//! forward is asked for ([`VmBuilder::guest_forward`]), raw virtio disks,
 //! optionally a TPM 2.0 (swtpm, [`crate::tpm`]), the first serial port
 //! logged to a file (and, in interactive mode, also on the terminal).
 //! By default ([`VmBuilder::max_boots`] 1) `-no-reboot` turns a reboot into
@@ -60,7 +61,16 @@ pub struct Vm {
     /// Boots a run may see: the guest's reboot at the end of the last one
     /// ends the run ([`Outcome::Rebooted`]).
     pub(crate) max_boots: u32,
+    forward: Option<GuestForward>,
     extra: Vec<OsString>,
+}
+
+/// A TCP address the guest may connect to, each connection relayed by a
+/// command of the host (see [`VmBuilder::guest_forward`]).
+#[derive(Debug, Clone)]
+struct GuestForward {
+    guest: std::net::SocketAddrV4,
+    command: Vec<OsString>,
 }
 
 /// Builder for [`Vm`].
@@ -189,6 +199,7 @@ impl Vm {
                 tpm_socket: None,
                 answers: Vec::new(),
                 max_boots: 1,
+                forward: None,
                 extra: Vec::new(),
             },
         }
@@ -286,6 +297,23 @@ impl Vm {
             };
             a.push("-drive".into());
             a.push(drive_arg(opts, &d.path));
+        }
+        if let Some(fwd) = &self.forward {
+            // User networking with restrict=on: the guest gets DHCP from
+            // QEMU and reaches nothing but the forward, whose connections
+            // QEMU hands one by one to a new process of the command
+            // (libslirp parses it with g_shell_parse_argv).
+            let command: Vec<String> = fwd.command.iter().map(|a| shell_quote(a)).collect();
+            let mut netdev = OsString::from(format!(
+                "user,id=net0,restrict=on,guestfwd=tcp:{}:{}-cmd:",
+                fwd.guest.ip(),
+                fwd.guest.port()
+            ));
+            netdev.push(command.join(" ").replace(',', ",,"));
+            a.push("-netdev".into());
+            a.push(netdev);
+            // No option ROM: the firmware's own virtio-net driver is enough.
+            a.extend(["-device", "virtio-net-pci,netdev=net0,romfile="].map(OsString::from));
         }
         if let Some(socket) = &self.tpm_socket {
             // TPM 2.0 TIS interface backed by swtpm's control socket.
@@ -420,6 +448,22 @@ impl VmBuilder {
         self
     }
 
+    /// A virtio NIC on QEMU's user network with `restrict=on`: the guest
+    /// reaches only `guest` (e.g. 10.0.2.100:80), and each TCP connection to
+    /// it runs `command` (program and arguments) with the connection as its
+    /// stdin and stdout. Without this the VM has no network device at all.
+    pub fn guest_forward(
+        mut self,
+        guest: std::net::SocketAddrV4,
+        command: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Self {
+        self.vm.forward = Some(GuestForward {
+            guest,
+            command: command.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
     pub fn after_match(mut self, grace: Duration) -> Self {
         self.vm.after_match = grace;
         self
@@ -442,6 +486,14 @@ impl VmBuilder {
         }
         if self.vm.max_boots == 0 {
             return Err(QemuError::Config("at least one boot".into()));
+        }
+        if self
+            .vm
+            .forward
+            .as_ref()
+            .is_some_and(|f| f.command.is_empty())
+        {
+            return Err(QemuError::Config("a guest forward needs a command".into()));
         }
         if self.vm.cpus == 0 {
             return Err(QemuError::Config("at least one CPU".into()));
@@ -564,6 +616,45 @@ mod tests {
         let plain = Vm::builder(fw(), "/w").build().unwrap();
         assert_eq!(plain.serial_log(), Path::new("/w/serial.log"));
         assert!(!joined(&plain, false).contains("tpm"));
+    }
+
+    #[test]
+    fn network_only_with_a_restricted_forward() {
+        let joined = |vm: &Vm| {
+            vm.args()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let plain = joined(&Vm::builder(fw(), "/w").build().unwrap());
+        assert!(
+            !plain.contains("-netdev") && !plain.contains("-net"),
+            "{plain}"
+        );
+        assert!(!plain.contains("virtio-net"), "{plain}");
+        let vm = Vm::builder(fw(), "/w")
+            .guest_forward(
+                "10.0.2.100:80".parse().unwrap(),
+                ["/opt/my tools,1/relay", "127.0.0.1:8080"],
+            )
+            .build()
+            .unwrap();
+        assert!(
+            joined(&vm).contains(
+                "-netdev user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:'/opt/my tools,,1/relay' 127.0.0.1:8080 \
+                 -device virtio-net-pci,netdev=net0,romfile="
+            ),
+            "{}",
+            joined(&vm)
+        );
+        let none: [&str; 0] = [];
+        assert!(
+            Vm::builder(fw(), "/w")
+                .guest_forward("10.0.2.100:80".parse().unwrap(), none)
+                .build()
+                .is_err()
+        );
     }
 
     #[test]

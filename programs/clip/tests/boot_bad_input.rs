@@ -103,6 +103,36 @@ fn timeout_zero_and_too_large() {
 }
 
 #[test]
+fn update_server_other_than_loopback_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = gpt_disk(dir.path());
+    for (url, why) in [
+        (
+            "https://127.0.0.1:8443/",
+            "not a plain http URL on 127.0.0.1 with a port",
+        ),
+        (
+            "http://192.0.2.1:80/",
+            "not a plain http URL on 127.0.0.1 with a port",
+        ),
+        (
+            "http://127.0.0.1:99999/",
+            "\"99999\" is not a TCP port (1 to 65535)",
+        ),
+    ] {
+        fails(
+            &boot(&[&image, &"--update-server", &url]),
+            1,
+            &[
+                &format!("--update-server {url:?}: {why}"),
+                "only http://127.0.0.1:PORT[/PATH] is accepted",
+            ],
+        );
+    }
+    assert!(!dir.path().join("serial.log").exists());
+}
+
+#[test]
 fn max_boots_out_of_range_or_with_no_reboot() {
     let dir = tempfile::tempdir().unwrap();
     let image = gpt_disk(dir.path());

@@ -24,7 +24,14 @@
 //!   printed (`CLIP-TESTINIT: boot=<n>`); while it is at most N, testinit
 //!   prints `CLIP-TESTINIT: rebooting` and reboots instead of going on, so
 //!   boot N+1 is the first to print the lines above and power off;
-//! - `testinit.reboots=always`: reboots at every boot, with no disk.
+//! - `testinit.reboots=always`: reboots at every boot, with no disk;
+//! - `testinit.http=ADDR:PORT/PATH` and `testinit.tcp=ADDR:PORT` (each
+//!   repeatable, in order): gives eth0 (needs virtio_net) the address
+//!   10.0.2.15/24 (QEMU user networking's guest address) over rtnetlink,
+//!   then makes an HTTP/1.0 GET (`CLIP-TESTINIT: http TARGET: <status line>
+//!   body=<first body line>`) or only connects (`CLIP-TESTINIT: tcp TARGET:
+//!   connected`), each bounded by 5 s (`...: failed: <error>`); without a
+//!   network interface: `CLIP-TESTINIT: net: no eth0`.
 //!
 //! `secureboot=` repeats what the kernel logged at boot ("secureboot: Secure
 //! boot enabled" / "... disabled", arch/x86/kernel/setup.c), read from
@@ -74,6 +81,13 @@ fn main() {
         .find_map(|w| w.strip_prefix("testinit.reboots="))
     {
         reboot_if_asked(&mut console, reboots);
+    }
+    let probes: Vec<&str> = cmdline
+        .split_ascii_whitespace()
+        .filter(|w| w.starts_with("testinit.http=") || w.starts_with("testinit.tcp="))
+        .collect();
+    if !probes.is_empty() {
+        network(&mut console, &probes);
     }
     if let Some(marker) = cmdline
         .split_ascii_whitespace()
@@ -179,6 +193,135 @@ fn count_boot(device: &str) -> std::io::Result<u32> {
     file.write_all(&new)?;
     file.sync_all()?;
     Ok(boot)
+}
+
+/// QEMU user networking's guest address, and its prefix length.
+const GUEST_ADDRESS: [u8; 4] = [10, 0, 2, 15];
+const PREFIX: u8 = 24;
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Brings eth0 up and runs the probes (see the module header).
+fn network(console: &mut Console, probes: &[&str]) {
+    let mut index = None;
+    for _ in 0..50 {
+        index = std::fs::read_to_string("/sys/class/net/eth0/ifindex")
+            .ok()
+            .and_then(|i| i.trim().parse::<u32>().ok());
+        if index.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let Some(index) = index else {
+        console.line("CLIP-TESTINIT: net: no eth0");
+        return;
+    };
+    if let Err(e) = configure(index) {
+        console.line(&format!("CLIP-TESTINIT: net: cannot configure eth0: {e}"));
+        return;
+    }
+    console.line("CLIP-TESTINIT: net: eth0 10.0.2.15/24 up");
+    for probe in probes {
+        let (kind, target) = probe
+            .strip_prefix("testinit.")
+            .and_then(|p| p.split_once('='))
+            .unwrap_or(("?", probe));
+        let result = if kind == "http" {
+            http_get(target)
+        } else {
+            connect(target).map(|_| "connected".to_owned())
+        };
+        match result {
+            Ok(what) => console.line(&format!("CLIP-TESTINIT: {kind} {target}: {what}")),
+            Err(e) => console.line(&format!("CLIP-TESTINIT: {kind} {target}: failed: {e}")),
+        }
+    }
+}
+
+fn connect(target: &str) -> std::io::Result<std::net::TcpStream> {
+    let addr: std::net::SocketAddr = target
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let stream = std::net::TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
+    stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// `ADDR:PORT/PATH`: the status line and the body's first line.
+fn http_get(target: &str) -> std::io::Result<String> {
+    let (addr, path) = target.split_once('/').unwrap_or((target, ""));
+    let mut stream = connect(addr)?;
+    stream.write_all(format!("GET /{path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    let mut response = Vec::new();
+    stream.take(1 << 20).read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.lines().next().unwrap_or("").trim_end();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b.lines().next().unwrap_or(""));
+    Ok(format!("{status} body={body}"))
+}
+
+/// Gives interface `index` the guest address and sets it up (rtnetlink:
+/// RTM_NEWADDR, RTM_NEWLINK).
+fn configure(index: u32) -> std::io::Result<()> {
+    const RTM_NEWLINK: u16 = 16;
+    const RTM_NEWADDR: u16 = 20;
+    const NLM_F_CREATE: u16 = 0x400;
+    const NLM_F_EXCL: u16 = 0x200;
+    const AF_INET: u8 = 2;
+    const IFA_ADDRESS: u16 = 1;
+    const IFA_LOCAL: u16 = 2;
+    const IFF_UP: u32 = 1;
+    let mut addr = vec![AF_INET, PREFIX, 0, 0];
+    addr.extend(index.to_ne_bytes());
+    for kind in [IFA_LOCAL, IFA_ADDRESS] {
+        addr.extend(8u16.to_ne_bytes());
+        addr.extend(kind.to_ne_bytes());
+        addr.extend(GUEST_ADDRESS);
+    }
+    rtnetlink(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &addr)?;
+    let mut link = vec![0u8, 0, 0, 0];
+    link.extend(index.to_ne_bytes());
+    link.extend(IFF_UP.to_ne_bytes());
+    link.extend(IFF_UP.to_ne_bytes());
+    rtnetlink(RTM_NEWLINK, 0, &link)
+}
+
+/// Sends one rtnetlink request and waits for its acknowledgement.
+fn rtnetlink(kind: u16, flags: u16, body: &[u8]) -> std::io::Result<()> {
+    use rustix::net::{
+        AddressFamily, RecvFlags, SendFlags, SocketType, netlink::SocketAddrNetlink, recv, sendto,
+        socket,
+    };
+    const NLM_F_REQUEST: u16 = 1;
+    const NLM_F_ACK: u16 = 4;
+    const NLMSG_ERROR: u16 = 2;
+    // NETLINK_ROUTE is protocol 0: None.
+    let fd = socket(AddressFamily::NETLINK, SocketType::RAW, None)?;
+    let len = u32::try_from(16 + body.len()).unwrap_or(u32::MAX);
+    let mut msg = Vec::new();
+    msg.extend(len.to_ne_bytes());
+    msg.extend(kind.to_ne_bytes());
+    msg.extend((flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    msg.extend(1u32.to_ne_bytes());
+    msg.extend(0u32.to_ne_bytes());
+    msg.extend(body);
+    sendto(&fd, &msg, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))?;
+    let mut buf = [0u8; 4096];
+    let (n, _) = recv(&fd, &mut buf, RecvFlags::empty())?;
+    let reply = &buf[..n];
+    match (reply.get(4..6), reply.get(16..20)) {
+        (Some(t), Some(e)) if u16::from_ne_bytes([t[0], t[1]]) == NLMSG_ERROR => {
+            let errno = i32::from_ne_bytes([e[0], e[1], e[2], e[3]]);
+            if errno == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::from_raw_os_error(errno.saturating_neg()))
+            }
+        }
+        _ => Err(std::io::Error::other("no rtnetlink acknowledgement")),
+    }
 }
 
 /// Where the lines go: /dev/console if it opens, else stdout.

@@ -15,6 +15,13 @@
 //! bounds them, `--no-reboot` is `--max-boots 1`. Reboots and power-offs are
 //! told apart by QEMU's QMP events (crates/qemu), not by console text.
 //!
+//! `--update-server http://127.0.0.1:PORT[/PATH]` gives the guest a virtio
+//! NIC on QEMU's user network with `restrict=on`: the guest reaches only
+//! the update server's address of the contract
+//! ([`contract::update::SERVER_ADDRESS`]:80), each connection relayed to
+//! the host's PORT by `clip-guestfwd` (installed beside `clip`). Without it
+//! the VM has no network device.
+//!
 //! Ends with 0 once every `--expect` text appeared (or, without any, when
 //! the VM powered off), 3 as soon as a `--refuse` text appeared (a refused
 //! boot), 1 on timeout, QEMU failure or a reboot past the last boot allowed.
@@ -84,6 +91,10 @@ pub struct BootArgs {
     /// A reboot ends the run (the same as --max-boots 1).
     #[arg(long, conflicts_with = "max_boots")]
     pub(crate) no_reboot: bool,
+    /// Let the guest reach this server (http://127.0.0.1:PORT[/PATH] only)
+    /// at http://10.0.2.100[/PATH], and nothing else.
+    #[arg(long, value_name = "URL")]
+    pub(crate) update_server: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -125,6 +136,15 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
             args.max_boots
         );
     }
+    let update_server = args
+        .update_server
+        .as_deref()
+        .map(UpdateServer::parse)
+        .transpose()?;
+    let relay = update_server
+        .as_ref()
+        .map(|_| relay_program())
+        .transpose()?;
     check_image(&args.image)?;
     let image_dir = parent_dir(&args.image);
     let firmware = firmware(args, &image_dir)?;
@@ -167,6 +187,19 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
     for pair in args.answer.chunks(2) {
         builder = builder.answer(&pair[0], &pair[1]);
     }
+    if let (Some(server), Some(relay)) = (&update_server, relay) {
+        let guest = std::net::SocketAddrV4::new(
+            contract::update::SERVER_ADDRESS,
+            contract::update::SERVER_PORT,
+        );
+        builder = builder.guest_forward(
+            guest,
+            [
+                relay.into_os_string(),
+                format!("127.0.0.1:{}", server.port).into(),
+            ],
+        );
+    }
     let vm = builder.build().context("invalid VM settings")?;
 
     let expect: Vec<&str> = args.expect.iter().map(String::as_str).collect();
@@ -197,6 +230,70 @@ pub(crate) fn execute(args: &BootArgs) -> Result<(qemu::RunReport, Ending)> {
     let report = report.context("cannot run QEMU")?;
     let ending = judge(args, &report, timeout, interactive);
     Ok((report, ending))
+}
+
+/// `--update-server`: the host's loopback port and the URL's path.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct UpdateServer {
+    pub(crate) port: u16,
+    /// Empty or starting with `/`.
+    pub(crate) path: String,
+}
+
+impl UpdateServer {
+    pub(crate) fn parse(url: &str) -> Result<Self> {
+        let refuse = |why: &str| {
+            anyhow!(
+                "--update-server {url:?}: {why}; only http://127.0.0.1:PORT[/PATH] is accepted \
+                 (the guest's one forward goes to the host's loopback)"
+            )
+        };
+        let rest = url
+            .strip_prefix("http://127.0.0.1:")
+            .ok_or_else(|| refuse("not a plain http URL on 127.0.0.1 with a port"))?;
+        let (port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0 && !port.starts_with('+'))
+            .ok_or_else(|| refuse(&format!("{port:?} is not a TCP port (1 to 65535)")))?;
+        if let Some(c) = path
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+        {
+            return Err(refuse(&format!(
+                "the path may not contain {c:?} (no query, fragment or spaces)"
+            )));
+        }
+        Ok(UpdateServer {
+            port,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The URL as the guest sees it.
+    pub(crate) fn guest_url(&self) -> String {
+        let base = contract::update::DEFAULT_SERVER_URL.trim_end_matches('/');
+        if self.path.is_empty() {
+            format!("{base}/")
+        } else {
+            format!("{base}{}", self.path)
+        }
+    }
+}
+
+/// `clip-guestfwd`, which QEMU runs for each guest connection: beside this
+/// program (where `cargo install` and the build put it).
+fn relay_program() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find where clip itself is")?;
+    let relay = me.with_file_name("clip-guestfwd");
+    if !relay.is_file() {
+        bail!(
+            "{} not found: --update-server needs clip-guestfwd installed beside clip",
+            relay.display()
+        );
+    }
+    Ok(relay)
 }
 
 /// The boots to follow: `--max-boots`, or 1 with `--no-reboot`.
@@ -382,6 +479,18 @@ fn quoted(texts: &[&str]) -> String {
         .join(", ")
 }
 
+/// `{"url", "guest_url"}` of `--update-server`, or null.
+fn update_server_json(args: &BootArgs) -> Value {
+    match args
+        .update_server
+        .as_deref()
+        .and_then(|u| Some((u, UpdateServer::parse(u).ok()?)))
+    {
+        Some((url, server)) => json!({"url": url, "guest_url": server.guest_url()}),
+        None => Value::Null,
+    }
+}
+
 fn print_report(args: &BootArgs, report: &qemu::RunReport, ending: &Ending) -> Result<()> {
     let secs = |d: Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
     let expected: Vec<Value> = args
@@ -422,6 +531,7 @@ fn print_report(args: &BootArgs, report: &qemu::RunReport, ending: &Ending) -> R
             .field("secure_boot", "Secure Boot", args.secure_boot)
             .field("tpm", "TPM", args.tpm)
             .field("seconds", "Seconds", secs(report.elapsed))
+            .field("update_server", "Update server", update_server_json(args))
             .field("boot_count", "Boots", report.boots.len())
             .field("boots", "Boot", boots)
             .field("expected", "Expected", expected)
@@ -438,6 +548,16 @@ fn print_report(args: &BootArgs, report: &qemu::RunReport, ending: &Ending) -> R
         ("Result", ending.result.to_owned()),
         ("Seconds", format!("{:.1}", report.elapsed.as_secs_f64())),
     ];
+    if let Value::Object(server) = update_server_json(args) {
+        lines.push((
+            "Update server",
+            format!(
+                "{} (in the guest: {})",
+                server["url"].as_str().unwrap_or_default(),
+                server["guest_url"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
     lines.push(("Boots", report.boots.len().to_string()));
     for (i, b) in report.boots.iter().enumerate() {
         lines.push((
@@ -476,6 +596,50 @@ mod tests {
     fn parent_of_a_bare_name_is_the_current_directory() {
         assert_eq!(parent_dir(Path::new("disk.img")), PathBuf::from("."));
         assert_eq!(parent_dir(Path::new("out/disk.img")), PathBuf::from("out"));
+    }
+
+    #[test]
+    fn update_server_urls() {
+        let ok = |url: &str, port: u16, path: &str, guest: &str| {
+            let s = UpdateServer::parse(url).unwrap();
+            assert_eq!(
+                s,
+                UpdateServer {
+                    port,
+                    path: path.into()
+                }
+            );
+            assert_eq!(s.guest_url(), guest);
+        };
+        ok("http://127.0.0.1:8080", 8080, "", "http://10.0.2.100/");
+        ok("http://127.0.0.1:1/", 1, "/", "http://10.0.2.100/");
+        ok(
+            "http://127.0.0.1:65535/repo/x",
+            65535,
+            "/repo/x",
+            "http://10.0.2.100/repo/x",
+        );
+        for (url, why) in [
+            ("https://127.0.0.1:8443", "not a plain http URL"),
+            ("http://localhost:8080", "not a plain http URL"),
+            ("http://10.0.0.1:80", "not a plain http URL"),
+            ("http://127.0.0.1", "not a plain http URL"),
+            ("http://user@127.0.0.1:80", "not a plain http URL"),
+            ("http://127.0.0.1:0", "\"0\" is not a TCP port"),
+            ("http://127.0.0.1:65536", "\"65536\" is not a TCP port"),
+            ("http://127.0.0.1:+80", "\"+80\" is not a TCP port"),
+            ("http://127.0.0.1:", "\"\" is not a TCP port"),
+            ("http://127.0.0.1:80x/", "\"80x\" is not a TCP port"),
+            ("http://127.0.0.1:80/a?b", "may not contain '?'"),
+            ("http://127.0.0.1:80/a b", "may not contain ' '"),
+        ] {
+            let err = UpdateServer::parse(url).unwrap_err().to_string();
+            assert!(err.contains(why), "{url}: {err}");
+            assert!(
+                err.contains("only http://127.0.0.1:PORT[/PATH] is accepted"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

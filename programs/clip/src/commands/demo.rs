@@ -77,6 +77,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         snapshot: false,
         max_boots: boot::DEFAULT_MAX_BOOTS,
         no_reboot: false,
+        update_server: None,
         json: false,
     };
     let (report, ending) = boot::execute(&boot_args)?;

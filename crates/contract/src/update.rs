@@ -1,0 +1,475 @@
+//! Where a device finds its update server when it runs under
+//! `clip boot --update-server URL` (docs/testing-qemu.md, "The update
+//! server"): QEMU's user network forwards TCP connections to
+//! [`SERVER_ADDRESS`]:[`SERVER_PORT`] (an address of QEMU's virtual
+//! 10.0.2.0/24 network that nothing else uses) to the host's loopback URL,
+//! and the guest reaches nothing else. The product's `[update]` server URL
+//! defaults to [`DEFAULT_SERVER_URL`], so the same image updates from
+//! `clip repo serve` in a test and from a real server once configured.
+//!
+//! Also the rest of the device's update contract (docs/update.md, "Design:
+//! the update contract (issue 9)", "Device"): the paths of the trust root,
+//! of the product's `[update]` configuration ([`UpdateConfig`], written by
+//! `clip build`, read by `clip-updated`) and of the daemon's state, and the
+//! boot entries on the ESP: their file names with systemd's boot counting
+//! (Boot Loader Specification, "Boot counting": `+LEFT[-DONE]` before
+//! `.conf`; [`entry_file`], [`EntryFile::parse`]), the slot's UKI path
+//! ([`uki_path`]) and the entry's text ([`entry_text`]).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Slot, Version};
+
+/// The update server's address as the guest sees it.
+pub const SERVER_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
+/// The update server's TCP port as the guest sees it (plain HTTP: the
+/// repository's metadata is signed, TUF decides what is trusted).
+pub const SERVER_PORT: u16 = 80;
+/// [`SERVER_ADDRESS`] and [`SERVER_PORT`] as a URL (the path of the host's
+/// URL is kept: `--update-server http://127.0.0.1:8080/repo` is
+/// `http://10.0.2.100/repo` in the guest).
+pub const DEFAULT_SERVER_URL: &str = "http://10.0.2.100/";
+
+/// The product's `[update]` section on the device (read-only root).
+pub const CONFIG_PATH: &str = "/usr/lib/clip/update.json";
+/// The trust root: the key set's `update-root.json` (TUF root version 1).
+pub const ROOT_PATH: &str = "/usr/lib/clip/update/root.json";
+/// The daemon's state (state partition): trusted metadata, download cache,
+/// `status.json`.
+pub const STATE_DIR: &str = "/var/lib/clip-updated";
+
+/// Default seconds between two checks.
+pub const DEFAULT_CHECK_INTERVAL_SECONDS: u64 = 3600;
+/// Default seconds from boot to the first check: soon, so that a demo shows
+/// v1 → v2 without waiting.
+pub const DEFAULT_FIRST_CHECK_DELAY_SECONDS: u64 = 5;
+/// Bounds of the check interval (10 s for tests, at most 30 days).
+pub const CHECK_INTERVAL_RANGE: (u64, u64) = (10, 30 * 24 * 3600);
+/// Longest first check delay (one day).
+pub const MAX_FIRST_CHECK_DELAY_SECONDS: u64 = 24 * 3600;
+/// Most health checks a product may list.
+pub const MAX_HEALTH_CHECKS: usize = 32;
+/// Longest server URL or health check command line.
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Tries a newly installed slot gets (its entry is `<product>-<slot>+3.conf`).
+pub const NEW_ENTRY_TRIES: u32 = 3;
+
+/// An update configuration or boot entry name that breaks the contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("update.json is not valid: {0}")]
+    Json(String),
+    #[error(
+        "update server URL {0:?} is not an http:// or https:// URL with a host (and no spaces, \
+         control characters, user information, query or fragment)"
+    )]
+    ServerUrl(String),
+    #[error(
+        "update check interval {0} s is out of range ({} s to {} s)",
+        CHECK_INTERVAL_RANGE.0,
+        CHECK_INTERVAL_RANGE.1
+    )]
+    CheckInterval(u64),
+    #[error(
+        "first update check delay {0} s is more than {MAX_FIRST_CHECK_DELAY_SECONDS} s (one day)"
+    )]
+    FirstCheckDelay(u64),
+    #[error("{count} health checks listed, at most {MAX_HEALTH_CHECKS} allowed")]
+    TooManyHealthChecks { count: usize },
+    #[error(
+        "health check {0:?} does not start with an absolute program path (it is run without a \
+         shell: words split at spaces, the first one the program)"
+    )]
+    HealthCheck(String),
+    #[error("{what} is {len} bytes long, at most {MAX_TEXT_LEN} allowed")]
+    TooLong { what: &'static str, len: usize },
+    #[error(
+        "boot entry file name {0:?} is not <product>-<a|b>[+LEFT[-DONE]].conf (Boot Loader \
+         Specification boot counting)"
+    )]
+    EntryName(String),
+}
+
+/// When `clip-updated` reboots into an installed update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reboot {
+    /// At once, when the new slot is installed.
+    #[default]
+    Now,
+    /// Left to the next reboot, whoever makes it.
+    NextBoot,
+}
+
+impl Reboot {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reboot::Now => "now",
+            Reboot::NextBoot => "next-boot",
+        }
+    }
+}
+
+impl fmt::Display for Reboot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_server() -> String {
+    DEFAULT_SERVER_URL.into()
+}
+fn default_interval() -> u64 {
+    DEFAULT_CHECK_INTERVAL_SECONDS
+}
+fn default_first_delay() -> u64 {
+    DEFAULT_FIRST_CHECK_DELAY_SECONDS
+}
+
+/// `/usr/lib/clip/update.json`: the product's `[update]` section, with the
+/// same fields and defaults (the product crate uses this type for its TOML).
+///
+/// ```text
+/// {"server":"http://10.0.2.100/","check_interval_seconds":3600,
+///  "first_check_delay_seconds":5,"reboot":"now","health_checks":[]}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfig {
+    /// Base URL of the update repository (its `metadata/` and `targets/`).
+    #[serde(default = "default_server")]
+    pub server: String,
+    /// Seconds between two checks (the timer's `OnUnitActiveSec`).
+    #[serde(default = "default_interval")]
+    pub check_interval_seconds: u64,
+    /// Seconds from boot to the first check (the timer's `OnBootSec`).
+    #[serde(default = "default_first_delay")]
+    pub first_check_delay_seconds: u64,
+    /// When to reboot into an installed update.
+    #[serde(default)]
+    pub reboot: Reboot,
+    /// Command lines `clip-updated health` runs after a boot, in order,
+    /// before the slot is marked good; each is split at ASCII spaces and run
+    /// without a shell, its first word an absolute program path. A failing
+    /// one fails the boot's try.
+    #[serde(default)]
+    pub health_checks: Vec<String>,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            server: default_server(),
+            check_interval_seconds: DEFAULT_CHECK_INTERVAL_SECONDS,
+            first_check_delay_seconds: DEFAULT_FIRST_CHECK_DELAY_SECONDS,
+            reboot: Reboot::Now,
+            health_checks: Vec::new(),
+        }
+    }
+}
+
+impl UpdateConfig {
+    /// Reads and checks update.json.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+        let config: UpdateConfig =
+            serde_json::from_slice(bytes).map_err(|e| Error::Json(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The JSON `clip build` writes (pretty, with a final newline).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Every rule of the contract.
+    pub fn check(&self) -> Result<(), Error> {
+        check_server_url(&self.server)?;
+        let (low, high) = CHECK_INTERVAL_RANGE;
+        if !(low..=high).contains(&self.check_interval_seconds) {
+            return Err(Error::CheckInterval(self.check_interval_seconds));
+        }
+        if self.first_check_delay_seconds > MAX_FIRST_CHECK_DELAY_SECONDS {
+            return Err(Error::FirstCheckDelay(self.first_check_delay_seconds));
+        }
+        if self.health_checks.len() > MAX_HEALTH_CHECKS {
+            return Err(Error::TooManyHealthChecks {
+                count: self.health_checks.len(),
+            });
+        }
+        for check in &self.health_checks {
+            health_check_argv(check)?;
+        }
+        Ok(())
+    }
+}
+
+/// A health check's program and arguments: the command line split at ASCII
+/// spaces (no shell, no quoting).
+pub fn health_check_argv(line: &str) -> Result<Vec<&str>, Error> {
+    if line.len() > MAX_TEXT_LEN {
+        return Err(Error::TooLong {
+            what: "health check",
+            len: line.len(),
+        });
+    }
+    let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
+    let ok = words.first().is_some_and(|p| p.starts_with('/'))
+        && !line.chars().any(char::is_control);
+    if !ok {
+        return Err(Error::HealthCheck(line.into()));
+    }
+    Ok(words)
+}
+
+fn check_server_url(url: &str) -> Result<(), Error> {
+    if url.len() > MAX_TEXT_LEN {
+        return Err(Error::TooLong {
+            what: "update server URL",
+            len: url.len(),
+        });
+    }
+    let bad = || Error::ServerUrl(url.into());
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    let host = rest.split('/').next().unwrap_or("");
+    let forbidden = |c: char| c.is_control() || c.is_whitespace() || "?#\\\"".contains(c);
+    if host.is_empty() || host.contains('@') || url.chars().any(forbidden) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Boot counting state of an entry: tries left and tries done (the
+/// `+LEFT-DONE` of its file name).
+pub type Tries = (u32, u32);
+
+/// A boot entry's file name in `loader/entries/`:
+/// `<product>-<slot>.conf` (marked good, or never counted), or
+/// `<product>-<slot>+LEFT[-DONE].conf` (being tried). systemd-boot renames
+/// `+LEFT-DONE` to `+(LEFT-1)-(DONE+1)` before it boots the entry; an entry
+/// with `+0` has no tries left and is sorted last.
+pub fn entry_file(product: &str, slot: Slot, tries: Option<Tries>) -> String {
+    match tries {
+        None => format!("{product}-{slot}.conf"),
+        Some((left, 0)) => format!("{product}-{slot}+{left}.conf"),
+        Some((left, done)) => format!("{product}-{slot}+{left}-{done}.conf"),
+    }
+}
+
+/// The ESP directory of the entries.
+pub const ENTRIES_DIR: &str = "loader/entries";
+
+/// A parsed boot entry file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFile {
+    pub product: String,
+    pub slot: Slot,
+    pub tries: Option<Tries>,
+}
+
+impl EntryFile {
+    /// Parses a file name with systemd-boot's grammar for the counter
+    /// (src/boot/boot.c, boot_entry_parse_tries: the last `+`, decimal
+    /// LEFT, optionally `-` and decimal DONE, then exactly `.conf`; a `+`
+    /// not followed by that is no counter), then `<product>-<a|b>` before
+    /// it. The suffix is compared without case, as systemd-boot does on FAT.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        let bad = || Error::EntryName(name.into());
+        let split = name.len().checked_sub(5).ok_or_else(bad)?;
+        if !name.is_char_boundary(split) || !name[split..].eq_ignore_ascii_case(".conf") {
+            return Err(bad());
+        }
+        let stem = &name[..split];
+        let (base, tries) = match stem.rsplit_once('+') {
+            Some((base, counter)) => match parse_counter(counter) {
+                Some(tries) => (base, Some(tries)),
+                None => (stem, None),
+            },
+            None => (stem, None),
+        };
+        let (product, slot) = base.rsplit_once('-').ok_or_else(bad)?;
+        let slot = match slot {
+            "a" => Slot::A,
+            "b" => Slot::B,
+            _ => return Err(bad()),
+        };
+        let product_ok = !product.is_empty()
+            && product
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !product_ok {
+            return Err(bad());
+        }
+        Ok(EntryFile {
+            product: product.into(),
+            slot,
+            tries,
+        })
+    }
+
+    /// The file name again (`-0` is left out).
+    pub fn file_name(&self) -> String {
+        entry_file(&self.product, self.slot, self.tries)
+    }
+
+    /// Whether systemd-boot sorts this entry last: a counter with no tries
+    /// left.
+    pub fn exhausted(&self) -> bool {
+        matches!(self.tries, Some((0, _)))
+    }
+}
+
+/// `LEFT` or `LEFT-DONE`, decimal digits only (systemd's parse_number16
+/// takes digits only, at most INT_MAX).
+fn parse_counter(text: &str) -> Option<Tries> {
+    let number = |t: &str| -> Option<u32> {
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        t.parse::<u32>().ok().filter(|n| *n <= i32::MAX.unsigned_abs())
+    };
+    match text.split_once('-') {
+        Some((left, done)) => Some((number(left)?, number(done)?)),
+        None => Some((number(text)?, 0)),
+    }
+}
+
+/// ESP path of a slot's UKI (no leading `/`).
+pub fn uki_path(product: &str, slot: Slot) -> String {
+    format!("EFI/{product}/{product}-{slot}.efi")
+}
+
+/// The `version` line of an entry: systemd-boot orders entries of the same
+/// `sort-key` by it, newest first (strverscmp_improved). SemVer's
+/// pre-release separator `-` becomes `~`, which systemd sorts before the
+/// release (`2.0.0~rc1` < `2.0.0`, as SemVer says), and build metadata
+/// (`+…`, no precedence in SemVer) is left out.
+pub fn entry_version(version: &Version) -> String {
+    let text = version.as_str();
+    let text = text.split('+').next().unwrap_or(text);
+    text.replacen('-', "~", 1)
+}
+
+/// A type #1 entry running the slot's UKI: `title`, `version` (see
+/// [`entry_version`]), `sort-key` (the product: both slots share it, so
+/// systemd-boot orders them by version) and `efi`.
+pub fn entry_text(pretty_name: &str, product: &str, version: &Version, slot: Slot) -> String {
+    format!(
+        "title {pretty_name} {version} (slot {})\nversion {}\nsort-key {product}\nefi /{}\n",
+        slot.as_str().to_ascii_uppercase(),
+        entry_version(version),
+        uki_path(product, slot)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_follow_boot_counting() {
+        assert_eq!(entry_file("clipos", Slot::B, Some((3, 0))), "clipos-b+3.conf");
+        assert_eq!(entry_file("clipos", Slot::B, Some((2, 1))), "clipos-b+2-1.conf");
+        assert_eq!(entry_file("clipos", Slot::B, None), "clipos-b.conf");
+        assert_eq!(entry_file("clipos", Slot::A, Some((0, 3))), "clipos-a+0-3.conf");
+        for (name, product, slot, tries) in [
+            ("clipos-b+3.conf", "clipos", Slot::B, Some((3, 0))),
+            ("clipos-b+2-1.conf", "clipos", Slot::B, Some((2, 1))),
+            ("clipos-b+0-3.conf", "clipos", Slot::B, Some((0, 3))),
+            ("clipos-a.conf", "clipos", Slot::A, None),
+            ("my-os-a+1.CONF", "my-os", Slot::A, Some((1, 0))),
+            ("clipos-a+3-0.conf", "clipos", Slot::A, Some((3, 0))),
+        ] {
+            let e = EntryFile::parse(name).unwrap();
+            assert_eq!((e.product.as_str(), e.slot, e.tries), (product, slot, tries), "{name}");
+        }
+        assert!(EntryFile::parse("clipos-b+0-3.conf").unwrap().exhausted());
+        assert!(!EntryFile::parse("clipos-b+1-2.conf").unwrap().exhausted());
+        assert_eq!(EntryFile::parse("clipos-a+3-0.conf").unwrap().file_name(), "clipos-a+3.conf");
+        for bad in [
+            "clipos-c.conf",
+            "clipos-a+.conf",
+            "clipos-a+x.conf",
+            "clipos-a+1-.conf",
+            "clipos-a+-1.conf",
+            "clipos-a+1-2-3.conf",
+            "clipos-a+2147483648.conf",
+            "clipos-a+1.conf.bak",
+            "clipos-a",
+            "-a.conf",
+            "Clipos-a.conf",
+            "clipos-a+1+2.conf",
+            ".conf",
+            "é.conf",
+        ] {
+            assert_eq!(
+                EntryFile::parse(bad),
+                Err(Error::EntryName(bad.into())),
+                "{bad} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn entry_text_and_version_order() {
+        let v = Version::parse("2.0.0-rc.1+build.5").unwrap();
+        assert_eq!(entry_version(&v), "2.0.0~rc.1");
+        assert_eq!(
+            entry_text("CLIP OS", "clipos", &Version::parse("1.2.0").unwrap(), Slot::B),
+            "title CLIP OS 1.2.0 (slot B)\nversion 1.2.0\nsort-key clipos\nefi /EFI/clipos/clipos-b.efi\n"
+        );
+        assert_eq!(uki_path("clipos", Slot::A), "EFI/clipos/clipos-a.efi");
+    }
+
+    #[test]
+    fn update_config_defaults_and_checks() {
+        let c = UpdateConfig::from_json(b"{}").unwrap();
+        assert_eq!(c, UpdateConfig::default());
+        assert_eq!(c.server, DEFAULT_SERVER_URL);
+        assert_eq!(c.reboot, Reboot::Now);
+        assert_eq!(UpdateConfig::from_json(c.to_json().as_bytes()).unwrap(), c);
+        let c = UpdateConfig::from_json(
+            br#"{"reboot":"next-boot","health_checks":["/usr/bin/true --x  y"]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.reboot, Reboot::NextBoot);
+        assert_eq!(
+            health_check_argv(&c.health_checks[0]).unwrap(),
+            ["/usr/bin/true", "--x", "y"]
+        );
+        let cases: [(&str, Error); 7] = [
+            (r#"{"server":"ftp://x/"}"#, Error::ServerUrl("ftp://x/".into())),
+            (r#"{"server":"http:///x"}"#, Error::ServerUrl("http:///x".into())),
+            (r#"{"server":"http://u@h/"}"#, Error::ServerUrl("http://u@h/".into())),
+            (r#"{"check_interval_seconds":9}"#, Error::CheckInterval(9)),
+            (r#"{"first_check_delay_seconds":86401}"#, Error::FirstCheckDelay(86401)),
+            (r#"{"health_checks":["true"]}"#, Error::HealthCheck("true".into())),
+            (r#"{"health_checks":[" "]}"#, Error::HealthCheck(" ".into())),
+        ];
+        for (json, error) in cases {
+            assert_eq!(UpdateConfig::from_json(json.as_bytes()), Err(error), "{json}");
+        }
+        assert!(matches!(
+            UpdateConfig::from_json(br#"{"reboot":"later"}"#),
+            Err(Error::Json(m)) if m.contains("unknown variant `later`")
+        ));
+        assert!(matches!(
+            UpdateConfig::from_json(br#"{"sever":"x"}"#),
+            Err(Error::Json(m)) if m.contains("unknown field `sever`")
+        ));
+    }
+
+    #[test]
+    fn the_url_names_the_address_and_port() {
+        assert_eq!(SERVER_PORT, 80, "the URL has no port: HTTP's default");
+        assert_eq!(DEFAULT_SERVER_URL, format!("http://{SERVER_ADDRESS}/"));
+    }
+}
