@@ -82,6 +82,7 @@ pub mod crypto;
 pub mod decode;
 pub mod error;
 pub mod marshal;
+pub mod nv;
 pub mod policy;
 pub mod policy_key;
 pub mod public;
