@@ -1,6 +1,8 @@
 //! System configuration of an extracted tree (issue 4, item 2): kernel and
 //! initrd moved out, os-release, host leftovers and caches removed, extra
-//! files, services, empty machine-id, no SUID/SGID bits, state paths.
+//! files, services (with the default network configuration when the product
+//! enables systemd-networkd), empty machine-id, no SUID/SGID bits, state
+//! paths.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -190,10 +192,44 @@ pub(crate) fn install_extra(root: &Path, files: &[ExtraFile]) -> Result<(), Erro
     Ok(())
 }
 
+/// The builder's network configuration for systemd-networkd, in the
+/// verified root: DHCP (IPv4 only) on virtio NICs, the one QEMU gives the
+/// guest under `clip boot --update-server` (its DHCP server hands out
+/// 10.0.2.15/24, on the same network as the update server's address,
+/// contract::update::SERVER_ADDRESS). Other NICs are left alone.
+pub(crate) const NETWORK_FILE: &str = "usr/lib/systemd/network/80-clip-virtio.network";
+pub(crate) const NETWORK_TEXT: &str = "\
+# Written by the CLIP OS image builder: DHCP (IPv4) on virtio NICs, such as the
+# one of QEMU's user network under `clip boot --update-server`.
+[Match]
+Driver=virtio_net
+
+[Network]
+DHCP=ipv4
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+";
+/// The unit that makes [`NETWORK_FILE`] count.
+pub(crate) const NETWORKD: &str = "systemd-networkd.service";
+
+/// Installs [`NETWORK_FILE`] when `enabled` has [`NETWORKD`]; a tree
+/// without it has no network configuration at all.
+pub(crate) fn network(root: &Path, enabled: &[String]) -> Result<(), Error> {
+    if enabled.iter().any(|u| u == NETWORKD) {
+        let dir = root.join(NETWORK_FILE);
+        let dir = dir.parent().unwrap_or(root);
+        fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
+        write(root, NETWORK_FILE, NETWORK_TEXT.as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
 /// Services: the preset file, `systemctl preset-all` by the tree's own
-/// systemctl in a chroot, masked login prompts, `default.target`. Every
-/// enabled unit must exist in the tree.
+/// systemctl in a chroot, masked login prompts, `default.target`, the
+/// network configuration ([`network`]). Every enabled unit must exist in
+/// the tree.
 pub(crate) fn services(root: &Path, enabled: &[String]) -> Result<(), Error> {
+    network(root, enabled)?;
     for name in enabled {
         if !units::valid_unit_name(name) {
             return Err(Error::ServiceName { name: name.clone() });
@@ -329,6 +365,20 @@ fn replace_symlink(root: &Path, rel: &str, target: &str) -> Result<(), Error> {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn network_configuration_only_with_networkd() {
+        let dir = tempfile::tempdir().unwrap();
+        network(dir.path(), &["systemd-pstore.service".into()]).unwrap();
+        assert!(!dir.path().join("usr").exists());
+        network(dir.path(), &[NETWORKD.into()]).unwrap();
+        let path = dir.path().join(NETWORK_FILE);
+        assert_eq!(fs::read_to_string(&path).unwrap(), NETWORK_TEXT);
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+        for line in ["Driver=virtio_net", "DHCP=ipv4"] {
+            assert!(NETWORK_TEXT.lines().any(|l| l == line), "{line}");
+        }
+    }
 
     #[test]
     fn extra_paths() {
