@@ -47,7 +47,7 @@ pub fn receive<R: Read>(
     sink: &mut dyn Sink,
 ) -> Result<Fetched, Error> {
     let mut reader = BufReader::with_capacity(16 * 1024, reader);
-    let head = loop {
+    let mut head = loop {
         let head = read_head(&mut reader, expect)?;
         // 1xx answers are interim (RFC 9110 §15.2): the real one follows.
         if !(100..200).contains(&head.status) {
@@ -61,13 +61,6 @@ pub fn receive<R: Read>(
     };
     let start = match head.status {
         200 => {
-            if expect.held > 0 {
-                // The whole object again: what is held goes.
-                sink.restart().map_err(|error| Error::Sink {
-                    url: url.to_owned(),
-                    error,
-                })?;
-            }
             if let Some(length) = head.content_length.filter(|&l| l > expect.max_len) {
                 return Err(Error::Announced {
                     url: url.to_owned(),
@@ -75,10 +68,21 @@ pub fn receive<R: Read>(
                     max: expect.max_len,
                 });
             }
+            if expect.held > 0 {
+                // The whole object again: what is held goes.
+                sink.restart().map_err(|error| Error::Sink {
+                    url: url.to_owned(),
+                    error,
+                })?;
+            }
             0
         }
         206 if expect.held > 0 => {
-            check_range(&head, expect)?;
+            let length = check_range(&head, expect)?;
+            if !head.chunked {
+                // Without Content-Length, the range says where the body ends.
+                head.content_length = Some(length);
+            }
             expect.held
         }
         206 => {
@@ -261,7 +265,8 @@ fn head_fields(response: &httparse::Response<'_, '_>, url: &str) -> Result<Head,
 
 /// A 206's `Content-Range: bytes first-last/complete` must start at the
 /// held length and reach the end; its length must match `Content-Length`.
-fn check_range(head: &Head, expect: &Expect<'_>) -> Result<(), Error> {
+/// Returns that length.
+fn check_range(head: &Head, expect: &Expect<'_>) -> Result<u64, Error> {
     let value = head.content_range.clone().unwrap_or_default();
     let bad = || Error::ContentRange {
         url: expect.url.to_owned(),
@@ -299,7 +304,7 @@ fn check_range(head: &Head, expect: &Expect<'_>) -> Result<(), Error> {
             max: expect.max_len,
         });
     }
-    Ok(())
+    Ok(last - first + 1)
 }
 
 struct Body<'a, 'e, R: Read> {

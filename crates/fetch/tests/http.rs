@@ -374,3 +374,66 @@ fn connection_and_url_errors() {
         format!("{url}: already holding 11 bytes, more than the 10 allowed")
     );
 }
+
+#[test]
+fn answers_to_a_resume() {
+    let server = scripted(vec![
+        // No Content-Length: the range says where the body ends.
+        answer(http(
+            "206 Partial Content\r\nContent-Range: bytes 5-9/10",
+            b"56789 and more",
+        )),
+        // The whole object again, but too large: what is held is kept.
+        answer(http("200 OK\r\nContent-Length: 5000", b"")),
+        // A range that stops before the end.
+        answer(http(
+            "206 Partial Content\r\nContent-Range: bytes 5-6/10\r\nContent-Length: 2",
+            b"56",
+        )),
+        // A range past the limit.
+        answer(http(
+            "206 Partial Content\r\nContent-Range: bytes 5-99/100\r\nContent-Length: 95",
+            b"",
+        )),
+        // 416 not saying that everything is held.
+        answer(http(
+            "416 Range Not Satisfiable\r\nContent-Range: bytes */3",
+            b"",
+        )),
+    ]);
+    let url = format!("http://{}/x", server.addr);
+    let mut sink = b"01234".to_vec();
+    let got = client().fetch(&url, 5, 50, &mut sink).unwrap();
+    assert_eq!(
+        got,
+        Fetched {
+            status: 206,
+            start: 5,
+            received: 5
+        }
+    );
+    assert_eq!(sink, b"0123456789");
+    let mut sink = b"01234".to_vec();
+    let err = client().fetch(&url, 5, 50, &mut sink).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{url}: server announced 5000 bytes, more than the 50 allowed")
+    );
+    assert_eq!(sink, b"01234");
+    let err = client().fetch(&url, 5, 50, &mut sink).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{url}: 206: Content-Range \"bytes 5-6/10\" does not continue the 5 bytes held")
+    );
+    let err = client().fetch(&url, 5, 50, &mut sink).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{url}: server announced 100 bytes, more than the 50 allowed")
+    );
+    let err = client().fetch(&url, 5, 50, &mut sink).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{url}: server answered 416 Range Not Satisfiable")
+    );
+    assert_eq!(sink, b"01234");
+}
