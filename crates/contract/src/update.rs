@@ -68,9 +68,9 @@ pub enum Error {
     )]
     ServerUrl(String),
     #[error(
-        "update check interval {0} s is out of range ({} s to {} s)",
-        CHECK_INTERVAL_RANGE.0,
-        CHECK_INTERVAL_RANGE.1
+        "update check interval {0} s is out of range ({low} s to {high} s)",
+        low = CHECK_INTERVAL_RANGE.0,
+        high = CHECK_INTERVAL_RANGE.1
     )]
     CheckInterval(u64),
     #[error(
@@ -219,8 +219,8 @@ pub fn health_check_argv(line: &str) -> Result<Vec<&str>, Error> {
         });
     }
     let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
-    let ok = words.first().is_some_and(|p| p.starts_with('/'))
-        && !line.chars().any(char::is_control);
+    let ok =
+        words.first().is_some_and(|p| p.starts_with('/')) && !line.chars().any(char::is_control);
     if !ok {
         return Err(Error::HealthCheck(line.into()));
     }
@@ -334,7 +334,9 @@ fn parse_counter(text: &str) -> Option<Tries> {
         if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        t.parse::<u32>().ok().filter(|n| *n <= i32::MAX.unsigned_abs())
+        t.parse::<u32>()
+            .ok()
+            .filter(|n| *n <= i32::MAX.unsigned_abs())
     };
     match text.split_once('-') {
         Some((left, done)) => Some((number(left)?, number(done)?)),
@@ -350,12 +352,10 @@ pub fn uki_path(product: &str, slot: Slot) -> String {
 /// The `version` line of an entry: systemd-boot orders entries of the same
 /// `sort-key` by it, newest first (strverscmp_improved). SemVer's
 /// pre-release separator `-` becomes `~`, which systemd sorts before the
-/// release (`2.0.0~rc1` < `2.0.0`, as SemVer says), and build metadata
-/// (`+…`, no precedence in SemVer) is left out.
+/// release (`2.0.0~rc1` < `2.0.0`, as SemVer says). ([`Version`] takes
+/// no build metadata.)
 pub fn entry_version(version: &Version) -> String {
-    let text = version.as_str();
-    let text = text.split('+').next().unwrap_or(text);
-    text.replacen('-', "~", 1)
+    version.as_str().replacen('-', "~", 1)
 }
 
 /// A type #1 entry running the slot's UKI: `title`, `version` (see
@@ -376,10 +376,19 @@ mod tests {
 
     #[test]
     fn entry_names_follow_boot_counting() {
-        assert_eq!(entry_file("clipos", Slot::B, Some((3, 0))), "clipos-b+3.conf");
-        assert_eq!(entry_file("clipos", Slot::B, Some((2, 1))), "clipos-b+2-1.conf");
+        assert_eq!(
+            entry_file("clipos", Slot::B, Some((3, 0))),
+            "clipos-b+3.conf"
+        );
+        assert_eq!(
+            entry_file("clipos", Slot::B, Some((2, 1))),
+            "clipos-b+2-1.conf"
+        );
         assert_eq!(entry_file("clipos", Slot::B, None), "clipos-b.conf");
-        assert_eq!(entry_file("clipos", Slot::A, Some((0, 3))), "clipos-a+0-3.conf");
+        assert_eq!(
+            entry_file("clipos", Slot::A, Some((0, 3))),
+            "clipos-a+0-3.conf"
+        );
         for (name, product, slot, tries) in [
             ("clipos-b+3.conf", "clipos", Slot::B, Some((3, 0))),
             ("clipos-b+2-1.conf", "clipos", Slot::B, Some((2, 1))),
@@ -389,11 +398,18 @@ mod tests {
             ("clipos-a+3-0.conf", "clipos", Slot::A, Some((3, 0))),
         ] {
             let e = EntryFile::parse(name).unwrap();
-            assert_eq!((e.product.as_str(), e.slot, e.tries), (product, slot, tries), "{name}");
+            assert_eq!(
+                (e.product.as_str(), e.slot, e.tries),
+                (product, slot, tries),
+                "{name}"
+            );
         }
         assert!(EntryFile::parse("clipos-b+0-3.conf").unwrap().exhausted());
         assert!(!EntryFile::parse("clipos-b+1-2.conf").unwrap().exhausted());
-        assert_eq!(EntryFile::parse("clipos-a+3-0.conf").unwrap().file_name(), "clipos-a+3.conf");
+        assert_eq!(
+            EntryFile::parse("clipos-a+3-0.conf").unwrap().file_name(),
+            "clipos-a+3.conf"
+        );
         for bad in [
             "clipos-c.conf",
             "clipos-a+.conf",
@@ -420,10 +436,15 @@ mod tests {
 
     #[test]
     fn entry_text_and_version_order() {
-        let v = Version::parse("2.0.0-rc.1+build.5").unwrap();
+        let v = Version::parse("2.0.0-rc.1").unwrap();
         assert_eq!(entry_version(&v), "2.0.0~rc.1");
         assert_eq!(
-            entry_text("CLIP OS", "clipos", &Version::parse("1.2.0").unwrap(), Slot::B),
+            entry_text(
+                "CLIP OS",
+                "clipos",
+                &Version::parse("1.2.0").unwrap(),
+                Slot::B
+            ),
             "title CLIP OS 1.2.0 (slot B)\nversion 1.2.0\nsort-key clipos\nefi /EFI/clipos/clipos-b.efi\n"
         );
         assert_eq!(uki_path("clipos", Slot::A), "EFI/clipos/clipos-a.efi");
@@ -446,16 +467,35 @@ mod tests {
             ["/usr/bin/true", "--x", "y"]
         );
         let cases: [(&str, Error); 7] = [
-            (r#"{"server":"ftp://x/"}"#, Error::ServerUrl("ftp://x/".into())),
-            (r#"{"server":"http:///x"}"#, Error::ServerUrl("http:///x".into())),
-            (r#"{"server":"http://u@h/"}"#, Error::ServerUrl("http://u@h/".into())),
+            (
+                r#"{"server":"ftp://x/"}"#,
+                Error::ServerUrl("ftp://x/".into()),
+            ),
+            (
+                r#"{"server":"http:///x"}"#,
+                Error::ServerUrl("http:///x".into()),
+            ),
+            (
+                r#"{"server":"http://u@h/"}"#,
+                Error::ServerUrl("http://u@h/".into()),
+            ),
             (r#"{"check_interval_seconds":9}"#, Error::CheckInterval(9)),
-            (r#"{"first_check_delay_seconds":86401}"#, Error::FirstCheckDelay(86401)),
-            (r#"{"health_checks":["true"]}"#, Error::HealthCheck("true".into())),
+            (
+                r#"{"first_check_delay_seconds":86401}"#,
+                Error::FirstCheckDelay(86401),
+            ),
+            (
+                r#"{"health_checks":["true"]}"#,
+                Error::HealthCheck("true".into()),
+            ),
             (r#"{"health_checks":[" "]}"#, Error::HealthCheck(" ".into())),
         ];
         for (json, error) in cases {
-            assert_eq!(UpdateConfig::from_json(json.as_bytes()), Err(error), "{json}");
+            assert_eq!(
+                UpdateConfig::from_json(json.as_bytes()),
+                Err(error),
+                "{json}"
+            );
         }
         assert!(matches!(
             UpdateConfig::from_json(br#"{"reboot":"later"}"#),
