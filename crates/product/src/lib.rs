@@ -27,6 +27,10 @@ pub use contract::state::StateConfig as State;
 /// State paths are the boot contract's (`state.json` carries the same
 /// fields, with the same defaults).
 pub use contract::state::{Encryption, Kind, MountOption, StatePath};
+/// The product's `[update]` is the boot contract's `update.json` (same
+/// fields, same defaults): where and how often `clip-updated` checks, when
+/// it reboots into an update, the health checks that mark a boot good.
+pub use contract::update::UpdateConfig as Update;
 pub use size::{parse_size, verity_size};
 pub use validate::Problem;
 
@@ -67,6 +71,9 @@ pub struct Product {
     pub state: State,
     pub services: Services,
     pub partitions: Partitions,
+    /// Optional; every field has the contract's default.
+    #[serde(default)]
+    pub update: Update,
 }
 
 /// Where the root file system comes from.

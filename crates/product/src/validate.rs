@@ -186,7 +186,36 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     }
     services(&p.services.enabled)?;
     partitions(&p.partitions)?;
+    update(&p.update)?;
     Ok(())
+}
+
+/// `[update]`: the contract's rules, under the field they concern.
+fn update(u: &crate::Update) -> Result<(), Failure> {
+    use contract::update::Error as E;
+    let Err(e) = u.check() else {
+        return Ok(());
+    };
+    let field = match &e {
+        E::ServerUrl(_) => "update.server".to_owned(),
+        E::TooLong { what, .. } if what.contains("server") => "update.server".to_owned(),
+        E::CheckInterval(_) => "update.check_interval_seconds".to_owned(),
+        E::FirstCheckDelay(_) => "update.first_check_delay_seconds".to_owned(),
+        _ => match u
+            .health_checks
+            .iter()
+            .position(|c| contract::update::health_check_argv(c).is_err())
+        {
+            Some(i) => format!("update.health_checks[{i}]"),
+            None => "update.health_checks".to_owned(),
+        },
+    };
+    fail(
+        &field,
+        Problem::Contract {
+            message: e.to_string(),
+        },
+    )
 }
 
 fn name(v: &str) -> Result<(), Failure> {

@@ -801,3 +801,76 @@ fn a_recovery_hook_must_live_in_the_verified_root() {
     let e = with_hook("/usr/../var/x").unwrap_err().to_string();
     assert!(e.contains("is not an absolute, normalised path"), "{e}");
 }
+
+#[test]
+fn update_section_defaults_to_the_contract_and_names_bad_fields() {
+    use contract::update::{DEFAULT_SERVER_URL, Reboot};
+    let p = Product::parse(&shipped_text(), Path::new("x")).unwrap();
+    assert_eq!(p.update, product::Update::default());
+    assert_eq!(p.update.server, DEFAULT_SERVER_URL);
+    assert_eq!(p.update.reboot, Reboot::Now);
+    assert_eq!(p.update.first_check_delay_seconds, 5);
+    assert!(p.update.health_checks.is_empty());
+
+    let with = |edits: &[(&str, toml::Value)]| {
+        let mut v: toml::Value = toml::from_str(&shipped_text()).unwrap();
+        let table = v
+            .as_table_mut()
+            .unwrap()
+            .entry("update")
+            .or_insert(toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .unwrap();
+        for (k, value) in edits {
+            table.insert((*k).into(), value.clone());
+        }
+        Product::parse(&toml::to_string(&v).unwrap(), Path::new("p.toml"))
+    };
+    let p = with(&[
+        ("server", s("https://updates.example.org/clipos/")),
+        ("reboot", s("next-boot")),
+        ("check_interval_seconds", toml::Value::Integer(600)),
+        (
+            "health_checks",
+            list(&["/usr/bin/systemctl is-system-running"]),
+        ),
+    ])
+    .unwrap();
+    assert_eq!(p.update.reboot, Reboot::NextBoot);
+    assert_eq!(p.update.check_interval_seconds, 600);
+    let q = Product::parse(&p.to_toml().unwrap(), Path::new("round")).unwrap();
+    assert_eq!(p, q);
+
+    let cases: Vec<(&str, toml::Value, &str)> = vec![
+        (
+            "server",
+            s("ftp://x/"),
+            "update.server: update server URL \"ftp://x/\" is not an http:// or https:// URL",
+        ),
+        (
+            "check_interval_seconds",
+            toml::Value::Integer(5),
+            "update.check_interval_seconds: update check interval 5 s is out of range (10 s to 2592000 s)",
+        ),
+        (
+            "first_check_delay_seconds",
+            toml::Value::Integer(90000),
+            "update.first_check_delay_seconds: first update check delay 90000 s is more than 86400 s (one day)",
+        ),
+        (
+            "health_checks",
+            list(&["/usr/bin/true", "systemctl is-system-running"]),
+            "update.health_checks[1]: health check \"systemctl is-system-running\" does not start with an absolute program path",
+        ),
+    ];
+    for (key, value, want) in cases {
+        let e = with(&[(key, value)]).unwrap_err().to_string();
+        assert!(e.contains(want), "{key}: {e}");
+        assert!(matches!(with(&[(key, s("x"))]), Err(_)));
+    }
+    let e = with(&[("reboot", s("later"))]).unwrap_err().to_string();
+    assert!(
+        e.contains("unknown variant `later`, expected `now` or `next-boot`"),
+        "{e}"
+    );
+}
