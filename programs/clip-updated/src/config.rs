@@ -1,0 +1,148 @@
+//! Where everything is (docs/update.md, "Design: the update contract",
+//! "Device"), every path overridable for tests, and the product's
+//! `[update]` section as the image carries it in `/usr/lib/clip/update.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// When to reboot into an installed update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebootPolicy {
+    /// At once, once the update is installed.
+    #[default]
+    Now,
+    /// Left to the next reboot.
+    NextBoot,
+}
+
+/// One health check: a command that must exit 0.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HealthCheck {
+    /// Shown in messages.
+    pub name: String,
+    /// Program and arguments (no shell).
+    pub command: Vec<String>,
+}
+
+/// `/usr/lib/clip/update.json`. Unknown fields are ignored (the build side
+/// may add some for other readers).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Config {
+    #[serde(alias = "server", alias = "url")]
+    pub server_url: String,
+    /// The product's short name; defaults to os-release `ID`.
+    #[serde(default)]
+    pub product: Option<String>,
+    #[serde(default)]
+    pub reboot: RebootPolicy,
+    #[serde(default, alias = "health_checks")]
+    pub health: Vec<HealthCheck>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the update configuration {}", path.display()))?;
+        let config: Config = serde_json::from_slice(&bytes)
+            .with_context(|| format!("update configuration {} is not valid", path.display()))?;
+        if !(config.server_url.starts_with("http://") || config.server_url.starts_with("https://"))
+        {
+            bail!(
+                "update configuration {}: server URL {:?} is not http:// or https://",
+                path.display(),
+                config.server_url
+            );
+        }
+        Ok(config)
+    }
+
+    /// The server URL with exactly one trailing `/`.
+    pub fn base_url(&self) -> String {
+        format!("{}/", self.server_url.trim_end_matches('/'))
+    }
+}
+
+/// Every path and device the daemon uses.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The running system's root (`/`): os-release, trust root, config.
+    pub root_dir: PathBuf,
+    /// `update.json`; default `<root>/usr/lib/clip/update.json`.
+    pub config: PathBuf,
+    /// The trust root; default `<root>/usr/lib/clip/update/root.json`.
+    pub trust_root: PathBuf,
+    /// `/var/lib/clip-updated`.
+    pub state_dir: PathBuf,
+    /// `/proc/cmdline`.
+    pub cmdline: PathBuf,
+    /// The disk holding both slots and the ESP; `None`: the disk under the
+    /// running root.
+    pub disk: Option<PathBuf>,
+    /// Never reboot, whatever the policy says (tests).
+    pub no_reboot: bool,
+}
+
+impl Paths {
+    pub fn new(root_dir: PathBuf) -> Paths {
+        Paths {
+            config: root_dir.join("usr/lib/clip/update.json"),
+            trust_root: root_dir.join("usr/lib/clip/update/root.json"),
+            root_dir,
+            state_dir: PathBuf::from("/var/lib/clip-updated"),
+            cmdline: PathBuf::from("/proc/cmdline"),
+            disk: None,
+            no_reboot: false,
+        }
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.state_dir.join("cache")
+    }
+
+    pub fn metadata_dir(&self) -> PathBuf {
+        self.state_dir.join("metadata")
+    }
+
+    pub fn status_file(&self) -> PathBuf {
+        self.state_dir.join("status.json")
+    }
+}
+
+/// os-release's `ID`, `NAME` and `VERSION_ID` (`/etc/os-release`, else
+/// `/usr/lib/os-release`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsRelease {
+    pub id: String,
+    pub name: String,
+    pub version_id: String,
+}
+
+impl OsRelease {
+    pub fn load(root: &Path) -> Result<OsRelease> {
+        let etc = root.join("etc/os-release");
+        let path = if etc.exists() {
+            etc
+        } else {
+            root.join("usr/lib/os-release")
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let get = |key: &str| {
+            text.lines().find_map(|l| {
+                let v = l.strip_prefix(key)?.strip_prefix('=')?;
+                Some(v.trim().trim_matches('"').trim_matches('\'').to_string())
+            })
+        };
+        let version_id =
+            get("VERSION_ID").with_context(|| format!("{} has no VERSION_ID", path.display()))?;
+        let id = get("ID").unwrap_or_else(|| "linux".into());
+        Ok(OsRelease {
+            name: get("NAME").unwrap_or_else(|| id.clone()),
+            id,
+            version_id,
+        })
+    }
+}

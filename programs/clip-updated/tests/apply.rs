@@ -1,0 +1,416 @@
+//! clip-updated on the host: a real process, a real HTTP server on
+//! loopback, a disk image file.
+
+mod support;
+
+use std::os::unix::fs::FileExt;
+
+use contract::Slot;
+use support::*;
+
+fn text(o: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn esp_of(image: &[u8]) -> Vec<u8> {
+    let t = gpt::Gpt::read_image(image).unwrap().gpt;
+    let e = t.partitions.iter().find(|p| p.name == "esp").unwrap();
+    image[e.offset() as usize..(e.offset() + e.size()) as usize].to_vec()
+}
+
+fn entries(image: &[u8]) -> Vec<String> {
+    let esp = esp_of(image);
+    let fs = fatfs::FileSystem::new(std::io::Cursor::new(esp), fatfs::FsOptions::new()).unwrap();
+    let mut v: Vec<String> = fs
+        .root_dir()
+        .open_dir("loader/entries")
+        .unwrap()
+        .iter()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    v.sort();
+    v
+}
+
+fn part<'a>(t: &'a gpt::Gpt, name: &str) -> &'a gpt::Partition {
+    t.partitions.iter().find(|p| p.name == name).unwrap()
+}
+
+fn slice<'a>(image: &'a [u8], p: &gpt::Partition, len: usize) -> &'a [u8] {
+    &image[p.offset() as usize..p.offset() as usize + len]
+}
+
+fn v2_bed() -> Bed {
+    bed(
+        "1.0.0",
+        |_| vec![payload("2.0.0", 4 << 20)],
+        key(2),
+        now().plus_seconds(86400),
+    )
+}
+
+#[test]
+fn apply_installs_v2_into_slot_b() {
+    let bed = v2_bed();
+    let before = std::fs::read(bed.path("disk.img")).unwrap();
+    let o = bed.run(&["apply"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        out.contains("Installed: 2.0.0 in slot b\nEntry: clipos-b+3.conf\n"),
+        "{out}"
+    );
+    let after = std::fs::read(bed.path("disk.img")).unwrap();
+    let (t0, t1) = (
+        gpt::Gpt::read_image(&before).unwrap().gpt,
+        gpt::Gpt::read_image(&after).unwrap().gpt,
+    );
+    let v2 = payload("2.0.0", 4 << 20);
+    // Slot B holds v2, byte for byte, and its GUIDs carry v2's root hash.
+    let hash = hex::decode(&v2.release.verity.root_hash).unwrap();
+    let (rg, vg) = gpt::types::verity_partition_uuids(&hash).unwrap();
+    assert_eq!(part(&t1, "root-b").unique_guid, rg);
+    assert_eq!(part(&t1, "verity-b").unique_guid, vg);
+    assert_eq!(
+        slice(&after, part(&t1, "root-b"), 4 << 20),
+        &v2.files["root.erofs"][..]
+    );
+    let area = &v2.files["root.verity"];
+    assert_eq!(slice(&after, part(&t1, "verity-b"), area.len()), &area[..]);
+    // A: entries and bytes untouched.
+    for n in ["esp", "root-a", "verity-a", "state"] {
+        assert_eq!(part(&t0, n), part(&t1, n), "{n}");
+    }
+    for n in ["root-a", "verity-a"] {
+        let p = part(&t0, n);
+        assert_eq!(
+            slice(&before, p, p.size() as usize),
+            slice(&after, p, p.size() as usize),
+            "{n}"
+        );
+    }
+    assert_ne!(
+        part(&t0, "root-b").unique_guid,
+        part(&t1, "root-b").unique_guid
+    );
+    // The ESP: A's entry as it was, B's with 3 tries, B's UKI.
+    assert_eq!(entries(&after), ["clipos-a.conf", "clipos-b+3.conf"]);
+    let esp = esp_of(&after);
+    assert_eq!(
+        esp::read_file(&esp, "loader/entries/clipos-a.conf").unwrap(),
+        loader_entry("1.0.0", Slot::A).as_bytes()
+    );
+    assert_eq!(
+        esp::read_file(&esp, "loader/entries/clipos-b+3.conf").unwrap(),
+        loader_entry("2.0.0", Slot::B).as_bytes()
+    );
+    assert_eq!(
+        esp::read_file(&esp, "EFI/clipos/clipos-b.efi").unwrap(),
+        v2.files["clipos-b.efi"]
+    );
+    assert_eq!(
+        esp::read_file(&esp, "loader/loader.conf").unwrap(),
+        b"default clipos-*\ntimeout 0\n"
+    );
+    // sgdisk finds nothing wrong.
+    let v = std::process::Command::new("sgdisk")
+        .arg("-v")
+        .arg(bed.path("disk.img"))
+        .output()
+        .unwrap();
+    let vs = String::from_utf8_lossy(&v.stdout);
+    assert!(vs.contains("No problems found"), "{vs}");
+    // status says so.
+    let (out, _) = text(&bed.run(&["status"]));
+    assert!(
+        out.starts_with(
+            "Running: 1.0.0 (slot a)\nSlot b: trying +3 (2.0.0)\nPending: 2.0.0 in slot b\n"
+        ),
+        "{out}"
+    );
+    // A second apply has nothing to do.
+    let o = bed.run(&["apply"]);
+    assert!(o.status.success());
+    assert_eq!(
+        text(&o).0,
+        "Installed: nothing (the newest version is installed already)\n"
+    );
+}
+
+/// Each refusal leaves the image byte-identical.
+fn refused(bed: &Bed, message: &str) {
+    let before = std::fs::read(bed.path("disk.img")).unwrap();
+    let o = bed.run(&["apply"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains(message), "expected {message:?} in: {err}");
+    assert!(
+        std::fs::read(bed.path("disk.img")).unwrap() == before,
+        "the disk changed"
+    );
+}
+
+#[test]
+fn tampered_payload_is_refused_before_the_disk_is_touched() {
+    let bed = v2_bed();
+    // Flip a byte of the compressed root in the repository.
+    let dir = bed.path("repo/targets/clipos/2.0.0");
+    let f = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with(".root.erofs.zst"))
+        .unwrap();
+    let mut b = std::fs::read(&f).unwrap();
+    let n = b.len();
+    b[n / 2] ^= 1;
+    std::fs::write(&f, b).unwrap();
+    refused(
+        &bed,
+        "target clipos/2.0.0/root.erofs.zst does not match the sha256 hash the targets names",
+    );
+}
+
+#[test]
+fn wrong_signing_key_is_refused() {
+    let bed = bed(
+        "1.0.0",
+        |_| vec![payload("2.0.0", 4 << 20)],
+        key(9),
+        now().plus_seconds(86400),
+    );
+    refused(
+        &bed,
+        "timestamp.json refused: signature threshold not met for role timestamp: 0 of 1 valid",
+    );
+}
+
+#[test]
+fn expired_timestamp_is_refused() {
+    let bed = bed(
+        "1.0.0",
+        |_| vec![payload("2.0.0", 4 << 20)],
+        key(2),
+        now().plus_seconds(-60),
+    );
+    refused(&bed, "timestamp.json refused: timestamp expired at ");
+    refused(&bed, "(freeze attack?)");
+}
+
+#[test]
+fn older_and_same_versions_are_refused() {
+    let b = bed(
+        "2.0.0",
+        |_| vec![payload("1.0.0", 4 << 20)],
+        key(2),
+        now().plus_seconds(86400),
+    );
+    refused(
+        &b,
+        "error: version 1.0.0 is not newer than the running version 2.0.0; refusing it\n",
+    );
+    let bed = bed(
+        "2.0.0",
+        |_| vec![payload("1.0.0", 4 << 20), payload("2.0.0", 4 << 20)],
+        key(2),
+        now().plus_seconds(86400),
+    );
+    refused(
+        &bed,
+        "error: version 2.0.0 is not newer than the running version 2.0.0; refusing it\n",
+    );
+    let (out, _) = text(&bed.run(&["check"]));
+    assert_eq!(
+        out,
+        "Running: 2.0.0\nNewest: 2.0.0\nUpdate: none (no version newer than the running one)\n"
+    );
+}
+
+#[test]
+fn mark_good_renames_and_health_names_the_failing_check() {
+    let bed = v2_bed();
+    assert!(bed.run(&["apply"]).status.success());
+    // Boot "into" slot B with tries used: +2-1.
+    let v2 = payload("2.0.0", 4 << 20);
+    std::fs::write(
+        bed.path("cmdline"),
+        v2.release.boot_params(Slot::B).unwrap().render(),
+    )
+    .unwrap();
+    std::fs::write(
+        bed.path("root/usr/lib/os-release"),
+        "ID=clipos\nVERSION_ID=2.0.0\n",
+    )
+    .unwrap();
+    rename_entry(&bed, "clipos-b+3.conf", "clipos-b+2-1.conf");
+    let o = bed.run(&["health"]);
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(
+        err.contains(&format!(
+            "error: health check marker failed: test -e {} exited with exit status: 1",
+            bed.path("healthy").display()
+        )),
+        "{err}"
+    );
+    std::fs::write(bed.path("healthy"), "").unwrap();
+    let o = bed.run(&["health"]);
+    assert!(o.status.success());
+    assert_eq!(text(&o).0, "Health: 2 checks passed\n");
+    let o = bed.run(&["mark-good"]);
+    assert_eq!(
+        text(&o).0,
+        "Marked good: clipos-b+2-1.conf renamed to clipos-b.conf\n",
+        "{}",
+        text(&o).1
+    );
+    let img = std::fs::read(bed.path("disk.img")).unwrap();
+    assert_eq!(entries(&img), ["clipos-a.conf", "clipos-b.conf"]);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bed.path("state/status.json")).unwrap()).unwrap();
+    assert_eq!(s["good"], "2.0.0");
+    assert_eq!(s["min_version"], "2.0.0");
+}
+
+fn rename_entry(bed: &Bed, from: &str, to: &str) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(bed.path("disk.img"))
+        .unwrap();
+    let img = std::fs::read(bed.path("disk.img")).unwrap();
+    let t = gpt::Gpt::read_image(&img).unwrap().gpt;
+    let e = part(&t, "esp").clone();
+    let mut esp = esp_of(&img);
+    {
+        let fs = fatfs::FileSystem::new(std::io::Cursor::new(&mut esp), fatfs::FsOptions::new())
+            .unwrap();
+        let d = fs.root_dir().open_dir("loader/entries").unwrap();
+        d.rename(from, &d, to).unwrap();
+        drop(d);
+        fs.unmount().unwrap();
+    }
+    f.write_all_at(&esp, e.offset()).unwrap();
+}
+
+#[test]
+fn a_version_whose_tries_ran_out_is_reported_and_not_retried() {
+    let bed = v2_bed();
+    assert!(bed.run(&["apply"]).status.success());
+    rename_entry(&bed, "clipos-b+3.conf", "clipos-b+0-3.conf");
+    let (out, _) = text(&bed.run(&["status"]));
+    assert!(out.contains("Slot b: failed (2.0.0)\n"), "{out}");
+    assert!(
+        out.ends_with("2.0.0 failed: its tries ran out; running 1.0.0\n"),
+        "{out}"
+    );
+    refused(
+        &bed,
+        "error: version 2.0.0 failed before (its tries ran out); it is not installed again automatically\n",
+    );
+}
+
+/// Power cuts: the process is killed (SIGKILL) at random instants of
+/// apply; each time slot A and its entry are intact, B's entry is absent
+/// or complete, and a final apply completes.
+#[test]
+fn killed_at_random_points_apply_leaves_a_bootable_disk() {
+    let bed = v2_bed();
+    let v2 = payload("2.0.0", 4 << 20);
+    let pristine = std::fs::read(bed.path("disk.img")).unwrap();
+    let t0 = gpt::Gpt::read_image(&pristine).unwrap().gpt;
+    // How long a whole apply takes here.
+    let start = std::time::Instant::now();
+    assert!(bed.run(&["apply"]).status.success());
+    let full = start.elapsed().as_micros() as u64;
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut cut_during = 0;
+    for round in 0..12 {
+        std::fs::write(bed.path("disk.img"), &pristine).unwrap();
+        let _ = std::fs::remove_dir_all(bed.path("state"));
+        let at = rng.gen_range(0..full);
+        let mut child = bed.cmd(&["apply"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(at));
+        let _ = child.kill();
+        let st = child.wait().unwrap();
+        if !st.success() {
+            cut_during += 1;
+        }
+        let img = std::fs::read(bed.path("disk.img")).unwrap();
+        let t = gpt::Gpt::read_image(&img).unwrap().gpt;
+        for n in ["root-a", "verity-a"] {
+            assert_eq!(part(&t, n), part(&t0, n), "round {round}");
+            let p = part(&t0, n);
+            assert!(
+                slice(&img, p, p.size() as usize) == slice(&pristine, p, p.size() as usize),
+                "round {round}: {n}"
+            );
+        }
+        let es = entries(&img);
+        assert!(
+            es.contains(&"clipos-a.conf".to_string()),
+            "round {round}: {es:?}"
+        );
+        let esp = esp_of(&img);
+        assert_eq!(
+            esp::read_file(&esp, "loader/entries/clipos-a.conf").unwrap(),
+            loader_entry("1.0.0", Slot::A).as_bytes()
+        );
+        if es.contains(&"clipos-b+3.conf".to_string()) {
+            // Committed: B is complete.
+            assert_eq!(
+                slice(&img, part(&t, "root-b"), 4 << 20),
+                &v2.files["root.erofs"][..],
+                "round {round}"
+            );
+            assert_eq!(
+                esp::read_file(&esp, "EFI/clipos/clipos-b.efi").unwrap(),
+                v2.files["clipos-b.efi"]
+            );
+        } else {
+            assert_eq!(es, ["clipos-a.conf"], "round {round}");
+        }
+        // A second apply completes.
+        let o = bed.run(&["apply"]);
+        assert!(o.status.success(), "round {round}: {}", text(&o).1);
+        let img = std::fs::read(bed.path("disk.img")).unwrap();
+        assert_eq!(
+            entries(&img),
+            ["clipos-a.conf", "clipos-b+3.conf"],
+            "round {round}"
+        );
+        assert_eq!(
+            slice(
+                &img,
+                part(&gpt::Gpt::read_image(&img).unwrap().gpt, "root-b"),
+                4 << 20
+            ),
+            &v2.files["root.erofs"][..]
+        );
+    }
+    assert!(
+        cut_during >= 6,
+        "only {cut_during} of 12 kills landed during apply"
+    );
+}
+
+/// The test-only abrupt stop after N bytes written to the slot.
+#[test]
+fn stopped_mid_write_then_resumed() {
+    let bed = v2_bed();
+    let o = bed
+        .cmd(&["apply"])
+        .env("CLIP_UPDATED_TEST_EXIT_AFTER_BYTES", "2000000")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let img = std::fs::read(bed.path("disk.img")).unwrap();
+    assert_eq!(entries(&img), ["clipos-a.conf"]);
+    assert!(bed.run(&["apply"]).status.success());
+    let img = std::fs::read(bed.path("disk.img")).unwrap();
+    assert_eq!(entries(&img), ["clipos-a.conf", "clipos-b+3.conf"]);
+}
