@@ -6,7 +6,8 @@
 //!
 //! 1. an `--expect` of the second boot's line passes; the report has two
 //!    boots, the first ended by a reboot, and the counter on the disk says 2
-//!    (the disk carried over);
+//!    (the disk carried over); with `--tpm`, the second boot still has its
+//!    TPM (swtpm stays connected across QEMU's reset);
 //! 2. the same disk again without `--expect`: the guest powers off in its
 //!    first boot, which ends the run as before (one boot, `poweroff`);
 //! 3. `--no-reboot` with the counter reset: the first reboot ends the run
@@ -128,13 +129,26 @@ fn clip_boot_follows_the_guest_across_reboots_and_bounds_them() {
 
     // 1. The second boot's line, after a reboot the run followed.
     let second = "CLIP-TESTINIT: boot=2";
-    let run = boot(&[&disk, &"--expect", &second, &"--timeout", &"240"]);
+    let run = boot(&[
+        &disk,
+        &"--tpm",
+        &"--expect",
+        &second,
+        &"--expect",
+        &"CLIP-TESTINIT: tpm=yes",
+        &"--timeout",
+        &"240",
+    ]);
     run.assert_success();
     let j = run.json();
     assert_eq!(j["result"], "matched");
     assert_eq!(j["boot_count"], 2);
     assert_eq!(ends(&run), ["reboot", "matched"]);
     assert_eq!(j["expected"][0]["boot"], 2);
+    assert_eq!(
+        j["expected"][1]["boot"], 2,
+        "testinit reports the TPM only in the last boot"
+    );
     let log = serial(&run);
     assert!(log.contains("CLIP-TESTINIT: boot=1"), "{log}");
     assert!(log.contains("CLIP-TESTINIT: rebooting"), "{log}");

@@ -219,6 +219,22 @@ fn root_has_no_suid_files_and_is_configured() {
             & 0o111
             != 0
     );
+    // The network configuration for clip boot --update-server: networkd
+    // enabled, DHCP on virtio NICs (crates/rootfs configure::network).
+    let network =
+        std::fs::read_to_string(tree.join("usr/lib/systemd/network/80-clip-virtio.network"))
+            .unwrap();
+    assert!(
+        network.contains("\n[Match]\nDriver=virtio_net\n"),
+        "{network}"
+    );
+    assert!(network.contains("\n[Network]\nDHCP=ipv4\n"), "{network}");
+    assert!(
+        tree.join("etc/systemd/system/multi-user.target.wants/systemd-networkd.service")
+            .symlink_metadata()
+            .is_ok(),
+        "systemd-networkd.service is not enabled"
+    );
     // No kernel or Debian initrd left in the root: they live in the UKI
     // (the kernel's config file may stay).
     let boot: Vec<String> = std::fs::read_dir(tree.join("boot"))
