@@ -26,6 +26,35 @@ pub fn encode(value: &Value) -> Result<Vec<u8>, CanonicalError> {
     Ok(out)
 }
 
+/// The file form of `value`: canonical JSON except that strings are escaped
+/// as JSON requires (control characters as `\n`, `\u001f`, …), so that any
+/// JSON reader takes it; keys sorted, no whitespace. For metadata whose
+/// strings have no control characters this is exactly the canonical form.
+pub fn to_file(value: &Value) -> Result<Vec<u8>, CanonicalError> {
+    // The same refusals as the canonical form (floats).
+    encode(value)?;
+    Ok(serde_json::to_vec(&sorted(value)).unwrap_or_default())
+}
+
+/// `value` with every object's keys in sorted order (the workspace's
+/// serde_json keeps insertion order).
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted(v)))
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
+}
+
 fn write(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
@@ -100,6 +129,17 @@ mod tests {
             encode(&v).unwrap(),
             "{\"Z\":3,\"_type\":4,\"z\":1,\"é\":2}".as_bytes()
         );
+    }
+
+    #[test]
+    fn file_form_escapes_control_characters_only() {
+        let v = json!({"b": "x\"\\\n\u{1}é", "a": 1});
+        assert_eq!(
+            to_file(&v).unwrap(),
+            "{\"a\":1,\"b\":\"x\\\"\\\\\\n\\u0001é\"}".as_bytes()
+        );
+        let plain = json!({"z": [{"y": 1, "x": "é"}]});
+        assert_eq!(to_file(&plain).unwrap(), encode(&plain).unwrap());
     }
 
     #[test]

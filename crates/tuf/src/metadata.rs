@@ -539,7 +539,8 @@ impl<T: Role> Metadata<T> {
         &self.signed_bytes
     }
 
-    /// The envelope as canonical JSON (the file this crate writes).
+    /// The envelope as written to a file: sorted keys, no whitespace
+    /// ([`canonical::to_file`]).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut envelope = self.unrecognized.clone();
         let signatures = self
@@ -550,7 +551,7 @@ impl<T: Role> Metadata<T> {
         envelope.insert("signatures".into(), Value::Array(signatures));
         envelope.insert("signed".into(), self.signed_value.clone());
         // Every part was canonical-encodable when parsed or signed.
-        canonical::encode(&Value::Object(envelope)).unwrap_or_default()
+        canonical::to_file(&Value::Object(envelope)).unwrap_or_default()
     }
 }
 

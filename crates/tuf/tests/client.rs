@@ -4,9 +4,8 @@
 mod common;
 
 use common::*;
-use serde_json::json;
 use tuf::repository::{self, target_file_name};
-use tuf::{Client, Error, Metadata, Root, TimestampUpdate};
+use tuf::{Client, Error, Metadata, TimestampUpdate};
 
 fn client(repo: &Repo) -> Client {
     Client::new(&repo.root_bytes(), now()).unwrap()
@@ -587,6 +586,5 @@ fn first_root_must_sign_itself() {
         msg(Client::new(&unsigned.to_bytes(), now())),
         "signature threshold not met for role root: 0 of 1 valid"
     );
-    let _: &Root = client(&repo).root();
-    let _ = json!(null);
+    assert_eq!(client(&repo).root().version, 1);
 }
