@@ -82,6 +82,22 @@ pub fn release_policy(key: &PolicyKey, pcr11: &[u8; 32], index: u64) -> PolicyDi
     )
 }
 
+/// What [`tpm2::unseal_bound`] needs for a release whose rollback index
+/// is `index`: PolicyNV(NV ≤ index) in the signed part, policyRef
+/// [`POLICY_REF`].
+pub fn bound(key: &PolicyKey, index: u64) -> tpm2::Bound<'static> {
+    tpm2::Bound {
+        policy_ref: POLICY_REF,
+        nv: Some(tpm2::NvTerm {
+            index: NV_INDEX,
+            name: nv_name(key),
+            operand_b: index.to_be_bytes().to_vec(),
+            offset: 0,
+            op: Op::UnsignedLe,
+        }),
+    }
+}
+
 /// The sealed key's policy head: PolicyAuthorize(key, [`POLICY_REF`]).
 pub fn seal_authorize(key: &PolicyKey) -> PolicyDigest {
     policy::authorize(&key.name(), POLICY_REF)

@@ -68,6 +68,16 @@ pub enum Error {
         "the signature over the PCR policy is not valid for the PCR-policy key {key_name}: {rc}"
     )]
     SignatureInvalid { key_name: String, rc: ResponseCode },
+    /// TPM2_PolicyNV's comparison failed: the NV index does not hold a
+    /// value the policy allows (anti-rollback: a minimum above this
+    /// release), or it is missing or unwritten.
+    #[error("the TPM refused the NV index {index:#010x} comparison (NV {op:?} {operand}): {rc}")]
+    NvPolicyRefused {
+        index: u32,
+        op: crate::nv::Op,
+        operand: String,
+        rc: ResponseCode,
+    },
     /// The TPM's policy check failed at TPM2_Unseal.
     #[error("the TPM refused the policy: {rc}")]
     PolicyFailed { rc: ResponseCode },
@@ -152,6 +162,7 @@ impl Error {
             | Error::SignedPolicyMismatch { .. }
             | Error::SignatureInvalid { .. }
             | Error::PolicyFailed { .. }
+            | Error::NvPolicyRefused { .. }
             | Error::PcrChangedDuringSession { .. } => ErrorKind::PolicyRefused,
             Error::AuthFailed { .. } => ErrorKind::BadPin,
             Error::Lockout { .. } => ErrorKind::Lockout,
@@ -179,6 +190,7 @@ impl Error {
             Error::Tpm { rc, .. }
             | Error::SignatureInvalid { rc, .. }
             | Error::PolicyFailed { rc }
+            | Error::NvPolicyRefused { rc, .. }
             | Error::PcrChangedDuringSession { rc, .. }
             | Error::AuthFailed { rc }
             | Error::Lockout { rc } => Some(*rc),

@@ -100,7 +100,10 @@ pub use commands::{Object, Ticket};
 pub use error::{Error, ErrorKind};
 pub use policy_key::PolicyKey;
 pub use rc::ResponseCode;
-pub use seal::{PcrValue, SealPolicy, UnsealInputs, pcr_extend, pcr_read, seal, unseal};
+pub use seal::{
+    Bound, NvTerm, PcrValue, SealPolicy, UnsealInputs, pcr_extend, pcr_read, seal, seal_bound,
+    unseal, unseal_bound,
+};
 pub use sealed::{PrimaryAlg, Sealed};
 pub use session::{Session, SessionType};
 pub use transport::Transport;

@@ -85,11 +85,44 @@ pub struct UnsealInputs<'a> {
     pub pin: Option<&'a [u8]>,
 }
 
+/// A signed policy bound to more than PCR 11 (anti-rollback,
+/// docs/anti-rollback.md): the approval is made with `policy_ref`, and the
+/// signed part runs PolicyNV after PolicyPCR(11).
+#[derive(Debug, Clone, Default)]
+pub struct Bound<'a> {
+    /// The policyRef of PolicyAuthorize (and of the signed approval).
+    pub policy_ref: &'a [u8],
+    /// A PolicyNV term in the signed part, after PolicyPCR(11).
+    pub nv: Option<NvTerm>,
+}
+
+/// TPM2_PolicyNV's arguments.
+#[derive(Debug, Clone)]
+pub struct NvTerm {
+    pub index: u32,
+    /// The index's Name (as written: TPMA_NV_WRITTEN set).
+    pub name: Vec<u8>,
+    pub operand_b: Vec<u8>,
+    pub offset: u16,
+    pub op: crate::nv::Op,
+}
+
 /// Seals `secret` (at most 128 bytes) to `policy`.
 pub fn seal<T: Transport>(
     tpm: &mut Tpm<T>,
     secret: &[u8],
     policy: &SealPolicy,
+) -> Result<Sealed, Error> {
+    seal_bound(tpm, secret, policy, &[])
+}
+
+/// Seals `secret` as [`seal`] does, with PolicyAuthorize's policyRef
+/// `policy_ref` (approvals must be signed with it; see [`Bound`]).
+pub fn seal_bound<T: Transport>(
+    tpm: &mut Tpm<T>,
+    secret: &[u8],
+    policy: &SealPolicy,
+    policy_ref: &[u8],
 ) -> Result<Sealed, Error> {
     if secret.len() > MAX_SEALED {
         return Err(Error::TooLong {
@@ -102,7 +135,7 @@ pub fn seal<T: Transport>(
     let mut digest = policy::EMPTY;
     let mut pubkey_pcrs = PcrSelection::default();
     if let Some(key) = &policy.signed_pcr11_key {
-        digest = policy::authorize(&key.name(), &[]);
+        digest = policy::authorize(&key.name(), policy_ref);
         pubkey_pcrs = single(SIGNED_PCR);
     }
     // One PolicyPCR over the literal PCRs, their values in PCR order.
@@ -174,6 +207,17 @@ pub fn unseal<T: Transport>(
     sealed: &Sealed,
     inputs: &UnsealInputs,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
+    unseal_bound(tpm, sealed, inputs, &Bound::default())
+}
+
+/// Unseals a secret sealed by [`seal_bound`]: the signed part is
+/// PolicyPCR(11) then `bound.nv`, approved with `bound.policy_ref`.
+pub fn unseal_bound<T: Transport>(
+    tpm: &mut Tpm<T>,
+    sealed: &Sealed,
+    inputs: &UnsealInputs,
+    bound: &Bound,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     if sealed.pin && inputs.pin.is_none() {
         return Err(Error::PinMissing);
     }
@@ -212,7 +256,7 @@ pub fn unseal<T: Transport>(
         let mut tries = 0;
         loop {
             let mut session = tpm.start_auth_session(Some(&srk), SessionType::Policy)?;
-            let built = build_policy(tpm, sealed, signed, &mut session)
+            let built = build_policy(tpm, sealed, signed, bound, &mut session)
                 .and_then(|()| tpm.unseal(&item, &mut session, &auth_value, &mut encrypt));
             let _ = tpm.flush_session(&mut session);
             match built {
@@ -238,10 +282,25 @@ fn build_policy<T: Transport>(
     tpm: &mut Tpm<T>,
     sealed: &Sealed,
     signed: Option<(&PolicyKey, &PolicyDigest, &[u8])>,
+    bound: &Bound,
     session: &mut crate::session::Session,
 ) -> Result<(), Error> {
     if let Some((key, approved, signature)) = signed {
         tpm.policy_pcr(session, sealed.pubkey_pcrs)?;
+        if let Some(nv) = &bound.nv {
+            tpm.policy_nv(session, nv.index, &nv.name, &nv.operand_b, nv.offset, nv.op)
+                .map_err(|e| match e {
+                    Error::Tpm { rc, .. } if rc != ResponseCode::PCR_CHANGED => {
+                        Error::NvPolicyRefused {
+                            index: nv.index,
+                            op: nv.op,
+                            operand: hex(&nv.operand_b),
+                            rc,
+                        }
+                    }
+                    e => e,
+                })?;
+        }
         let current = tpm.policy_get_digest(session)?;
         if current != approved {
             return Err(Error::SignedPolicyMismatch {
@@ -251,8 +310,11 @@ fn build_policy<T: Transport>(
             });
         }
         let loaded = tpm.load_external_public(&key.public())?;
-        let verified =
-            tpm.verify_signature(&loaded, &policy::approval_hash(approved, &[]), signature);
+        let verified = tpm.verify_signature(
+            &loaded,
+            &policy::approval_hash(approved, bound.policy_ref),
+            signature,
+        );
         let _ = tpm.flush_context(loaded.handle);
         let ticket = verified.map_err(|e| match e {
             Error::Tpm { rc, .. } if rc.is_fmt1(ResponseCode::FMT1_SIGNATURE) => {
@@ -263,7 +325,7 @@ fn build_policy<T: Transport>(
             }
             e => e,
         })?;
-        tpm.policy_authorize(session, approved, &[], &loaded.name, &ticket)?;
+        tpm.policy_authorize(session, approved, bound.policy_ref, &loaded.name, &ticket)?;
     }
     if !sealed.pcrs.is_empty() {
         tpm.policy_pcr(session, sealed.pcrs)?;
