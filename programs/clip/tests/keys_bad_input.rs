@@ -240,7 +240,7 @@ type Tamper = (&'static str, &'static str, fn(&Path));
 
 #[test]
 fn show_catches_mismatched_files() {
-    let cases: [Tamper; 13] = [
+    let cases: [Tamper; 18] = [
         ("esl-swap", "KEK.esl", |d| {
             fs::copy(d.join("PK.esl"), d.join("KEK.esl")).unwrap();
         }),
@@ -321,6 +321,46 @@ fn show_catches_mismatched_files() {
             "update.key: it is an RSA key; an Ed25519 key is needed",
             |d| {
                 fs::copy(d.join("db.key"), d.join("update.key")).unwrap();
+            },
+        ),
+        (
+            "online-swap",
+            "update-online.key does not match update-online.pub",
+            |d| {
+                fs::copy(d.join("update.key"), d.join("update-online.key")).unwrap();
+            },
+        ),
+        (
+            "online-lone",
+            "update-online.pub has no update-online.key beside it",
+            |d| {
+                fs::remove_file(d.join("update-online.key")).unwrap();
+            },
+        ),
+        // Another online key than the one update-root.json names.
+        (
+            "root-online",
+            "update-root.json gives the snapshot role to key(s) [",
+            |d| {
+                fs::copy(d.join("update.key"), d.join("update-online.key")).unwrap();
+                fs::copy(d.join("update.pub"), d.join("update-online.pub")).unwrap();
+            },
+        ),
+        // A root changed after signing.
+        (
+            "root-edit",
+            "update-root.json is not signed by update.pub: signature threshold not met for role root: 0 of 1 valid",
+            |d| {
+                let text = fs::read_to_string(d.join("update-root.json")).unwrap();
+                let text = text.replace("2034-01-02T03:04:05Z", "2035-01-02T03:04:05Z");
+                fs::write(d.join("update-root.json"), text).unwrap();
+            },
+        ),
+        (
+            "root-gone",
+            "update-online.pub has no update-root.json beside it",
+            |d| {
+                fs::remove_file(d.join("update-root.json")).unwrap();
             },
         ),
         // A bundle: the first certificate is read, and the extra one noted.
@@ -542,4 +582,158 @@ fn add_missing_adds_the_pcr_key_and_nothing_else() {
     .expect(1)
     .stderr_has("holds no key set; create one with `clip keys generate");
     assert!(listing(&empty).is_empty());
+}
+
+/// A set made before the online update key existed: `generate` points at
+/// --add-missing, `show` says what is missing, --add-missing adds
+/// update-online.key/.pub and update-root.json (the root of update.key and
+/// the new online key, expiring 10 years after keys.json's creation time)
+/// and changes no other byte but keys.json's new entries; a lone online
+/// half, or an update-root.json without its online key, is refused.
+#[test]
+fn add_missing_adds_the_online_key_and_update_root() {
+    let (src, generated) = set();
+    let base = scratch("keys_bad_input-add-online");
+    let dir = base.join("keys");
+    copy_set(src, &dir);
+    for f in ["update-online.key", "update-online.pub", "update-root.json"] {
+        fs::remove_file(dir.join(f)).unwrap();
+    }
+    let mut old_manifest = generated.clone();
+    let obj = old_manifest.as_object_mut().unwrap();
+    obj.remove("directory");
+    obj.remove("update_online_key");
+    obj.remove("update_root");
+    fs::write(
+        dir.join("keys.json"),
+        format!("{}\n", serde_json::to_string_pretty(&old_manifest).unwrap()),
+    )
+    .unwrap();
+    let before = snapshot(&dir);
+    keys(&[OsStr::new("generate"), dir.as_os_str()])
+        .expect(1)
+        .stderr_has(
+            "(or --add-missing to add only the online update key and update-root.json it lacks, keeping the others)",
+        );
+    let shown = keys(&[OsStr::new("show"), dir.as_os_str()]);
+    shown.assert_success();
+    for line in [
+        "Online key: none: add one with `clip keys generate {} --add-missing`",
+        "TUF root:   none: add one with `clip keys generate {} --add-missing`",
+    ] {
+        let line = line.replace("{}", &dir.display().to_string());
+        assert!(shown.stdout.contains(&line), "{}", shown.stdout);
+    }
+    assert_eq!(snapshot(&dir), before);
+
+    let run = keys(&[
+        OsStr::new("generate"),
+        dir.as_os_str(),
+        OsStr::new("--add-missing"),
+        OsStr::new("--json"),
+    ]);
+    run.assert_success();
+    let report = run.json();
+    assert_eq!(report["consistent"], true, "{report}");
+    let names: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+    assert_eq!(listing(&dir), names, "staging directory left behind?");
+    let after = snapshot(&dir);
+    for (name, bytes) in &before {
+        let now = &after.iter().find(|(n, _)| n == name).unwrap().1;
+        if name != "keys.json" {
+            assert_eq!(bytes, now, "{name} changed");
+        }
+    }
+    let mode = fs::metadata(dir.join("update-online.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let manifest: Value = serde_json::from_slice(&read(&dir, "keys.json")).unwrap();
+    let mut without = manifest.clone();
+    let obj = without.as_object_mut().unwrap();
+    let online = obj.remove("update_online_key").unwrap();
+    let root = obj.remove("update_root").unwrap();
+    assert_eq!(without, old_manifest);
+    assert_eq!(online, report["update_online_key"]);
+    assert_eq!(root, report["update_root"]);
+    assert_ne!(
+        online["public_key"],
+        generated["update_online_key"]["public_key"]
+    );
+    assert_eq!(root["expires"], "2034-01-02T03:04:05Z");
+    assert_eq!(root["root_keyid"], generated["update_key"]["tuf_keyid"]);
+    assert_eq!(root["online_keyid"], online["tuf_keyid"]);
+    // The same bytes the tuf crate makes from these keys and this time.
+    let update = keyfile::ed25519_signing_key(&read(&dir, "update.key")).unwrap();
+    let online_pub = keyfile::ed25519_verifying_key(&read(&dir, "update-online.pub")).unwrap();
+    assert_eq!(
+        read(&dir, "update-root.json"),
+        expected_root(&update, &online_pub)
+    );
+
+    // Again: nothing to add, nothing changed.
+    let complete = snapshot(&dir);
+    keys(&[
+        OsStr::new("generate"),
+        dir.as_os_str(),
+        OsStr::new("--add-missing"),
+    ])
+    .assert_success();
+    assert_eq!(snapshot(&dir), complete);
+
+    // A lone online half is not completed.
+    let lone = base.join("lone");
+    copy_set(&dir, &lone);
+    for f in ["update-online.pub", "update-root.json"] {
+        fs::remove_file(lone.join(f)).unwrap();
+    }
+    keys(&[
+        OsStr::new("generate"),
+        lone.as_os_str(),
+        OsStr::new("--add-missing"),
+    ])
+    .expect(1)
+    .stderr_has("has update-online.key but not update-online.pub: restore the missing file");
+    // A root whose online key is gone is not given a new one.
+    let orphan = base.join("orphan");
+    copy_set(&dir, &orphan);
+    for f in ["update-online.key", "update-online.pub"] {
+        fs::remove_file(orphan.join(f)).unwrap();
+    }
+    keys(&[
+        OsStr::new("generate"),
+        orphan.as_os_str(),
+        OsStr::new("--add-missing"),
+    ])
+    .expect(1)
+    .stderr_has(
+        "has update-root.json but not update-online.key: the root names an online key that is gone",
+    );
+    assert!(!orphan.join("update-online.key").exists());
+}
+
+/// update-root.json as crates/tuf makes it for the set's creation time.
+fn expected_root(
+    update: &secureboot::ed25519_dalek::SigningKey,
+    online: &secureboot::ed25519_dalek::VerifyingKey,
+) -> Vec<u8> {
+    use tuf::repository::{RoleSetup, RootSetup, new_root, sign_root};
+    let offline = RoleSetup {
+        keys: vec![update.verifying_key()],
+        threshold: 1,
+    };
+    let online = RoleSetup {
+        keys: vec![*online],
+        threshold: 1,
+    };
+    let setup = RootSetup {
+        root: offline.clone(),
+        targets: offline,
+        snapshot: online.clone(),
+        timestamp: online,
+    };
+    let expires = tuf::Time::parse("2034-01-02T03:04:05Z").unwrap();
+    let root = new_root(1, expires, &setup).unwrap();
+    sign_root(root, None, &[update]).unwrap().to_bytes()
 }

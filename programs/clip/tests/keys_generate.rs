@@ -421,3 +421,54 @@ fn pcr_policy_key_is_what_openssl_and_systemd_expect() {
     assert_eq!(key["files"]["private_key"], "pcr-policy.key");
     assert_eq!(key["files"]["public_key"], "pcr-policy.pub");
 }
+
+/// update-root.json: TUF root version 1 (crates/tuf reads it), root and
+/// targets roles update.pub's key, snapshot and timestamp update-online.pub's,
+/// thresholds 1, consistent snapshots, expiring 10 years after the set's
+/// creation, signed by update.key alone; keys.json and `show` describe it.
+#[test]
+fn update_root_names_the_two_update_keys() {
+    let (dir, out) = set();
+    let bytes = read(dir, "update-root.json");
+    let root = tuf::Metadata::<tuf::Root>::from_bytes(&bytes).unwrap();
+    let update = keyfile::ed25519_verifying_key(&read(dir, "update.pub")).unwrap();
+    let online = keyfile::ed25519_verifying_key(&read(dir, "update-online.pub")).unwrap();
+    let online_key = keyfile::ed25519_signing_key(&read(dir, "update-online.key")).unwrap();
+    assert_eq!(online_key.verifying_key(), online);
+    assert_ne!(update, online);
+    let id = |k| tuf::key_id(&tuf::Key::ed25519(k));
+    let (update_id, online_id) = (id(&update), id(&online));
+    assert_eq!(root.signed.version, 1);
+    assert_eq!(root.signed.expires.to_string(), "2034-01-02T03:04:05Z");
+    assert_eq!(root.signed.consistent_snapshot, Some(true));
+    for (role, want) in [
+        ("root", &update_id),
+        ("targets", &update_id),
+        ("snapshot", &online_id),
+        ("timestamp", &online_id),
+    ] {
+        assert_eq!(
+            root.signed.role_keys(role),
+            Some((vec![want.as_str()], 1)),
+            "{role}"
+        );
+    }
+    assert_eq!(root.signatures.len(), 1);
+    assert_eq!(root.signatures[0].keyid, update_id);
+    root.signed
+        .verify_role("root", root.signed_bytes(), &root.signatures)
+        .unwrap();
+    assert_eq!(out["update_key"]["tuf_keyid"], update_id.as_str());
+    assert_eq!(out["update_online_key"]["tuf_keyid"], online_id.as_str());
+    assert_eq!(
+        out["update_online_key"]["public_key"],
+        hex::encode(online.to_bytes())
+    );
+    assert_eq!(out["update_root"]["sha256"], sha256_hex(&bytes));
+    assert_eq!(out["update_root"]["root_keyid"], update_id.as_str());
+    assert_eq!(out["update_root"]["online_keyid"], online_id.as_str());
+    assert_eq!(out["update_root"]["expires"], "2034-01-02T03:04:05Z");
+    let shown = clip(&["keys", "show", dir.to_str().unwrap(), "--json"]).json();
+    assert_eq!(shown["update_root"], out["update_root"]);
+    assert_eq!(shown["update_online_key"], out["update_online_key"]);
+}

@@ -1,5 +1,6 @@
 //! `clip keys`: generate and inspect the Secure Boot key set (PK → KEK → db),
-//! the update-signing key and the PCR-policy key. See docs/keys.md.
+//! the update keys (offline and online) with the update repository's trust
+//! root, and the PCR-policy key. See docs/keys.md and docs/update.md "Keys".
 //!
 //! The key material and every format live in the `secureboot` crate; this
 //! module chooses the time and the randomness, and writes the set
@@ -20,6 +21,7 @@ use secureboot::der::zeroize::Zeroizing;
 use secureboot::ed25519_dalek::VerifyingKey;
 use secureboot::ed25519_dalek::pkcs8::EncodePublicKey;
 use secureboot::keyset::{SecureBootKey, check_enrolment};
+use secureboot::update_key::UpdateKey;
 use secureboot::x509_cert::Certificate;
 use secureboot::{AuthVariable, Guid, KeySet, Role};
 use serde_json::{Map, Value, json};
@@ -35,6 +37,13 @@ const OWNER_FILE: &str = "owner.guid";
 const NO_PK_FILE: &str = "noPK.auth";
 const UPDATE_KEY_FILE: &str = "update.key";
 const UPDATE_PUB_FILE: &str = "update.pub";
+/// The online update key: signs the repository's snapshot and timestamp.
+pub const UPDATE_ONLINE_KEY_FILE: &str = "update-online.key";
+pub const UPDATE_ONLINE_PUB_FILE: &str = "update-online.pub";
+/// The update repository's trust root: TUF root metadata version 1.
+pub const UPDATE_ROOT_FILE: &str = "update-root.json";
+/// How long `update-root.json` is valid after the set's creation.
+const UPDATE_ROOT_YEARS: i64 = 10;
 /// The PCR-policy key: signs the PCR 11 values of the UKIs (`.pcrsig`).
 pub const PCR_KEY_FILE: &str = "pcr-policy.key";
 pub const PCR_PUB_FILE: &str = "pcr-policy.pub";
@@ -127,9 +136,120 @@ fn set_files() -> Vec<(String, bool)> {
         (UPDATE_PUB_FILE.to_owned(), false),
         (PCR_KEY_FILE.to_owned(), true),
         (PCR_PUB_FILE.to_owned(), false),
+        (UPDATE_ONLINE_KEY_FILE.to_owned(), true),
+        (UPDATE_ONLINE_PUB_FILE.to_owned(), false),
+        (UPDATE_ROOT_FILE.to_owned(), false),
         (MANIFEST_FILE.to_owned(), false),
     ]);
     files
+}
+
+/// Files `--add-missing` may add: each group is made whole or left alone.
+const ADDABLE: [&str; 5] = [
+    PCR_KEY_FILE,
+    PCR_PUB_FILE,
+    UPDATE_ONLINE_KEY_FILE,
+    UPDATE_ONLINE_PUB_FILE,
+    UPDATE_ROOT_FILE,
+];
+
+/// `time` plus `years` calendar years (29 February becomes 28 February).
+fn years_after(time: tuf::Time, years: i64) -> Result<tuf::Time> {
+    let text = time.to_string();
+    let year: i64 = text[..4].parse().context("year of the creation time")?;
+    let mut later = format!("{:04}{}", year + years, &text[4..]);
+    if tuf::Time::parse(&later).is_none() {
+        later = later.replacen("-02-29", "-02-28", 1);
+    }
+    tuf::Time::parse(&later).ok_or_else(|| anyhow!("{text} plus {years} years is out of range"))
+}
+
+/// `update-root.json`: TUF root version 1, root and targets roles the
+/// offline update key, snapshot and timestamp the online one, thresholds 1,
+/// expiring [`UPDATE_ROOT_YEARS`] after `created`, signed by the offline
+/// key. Deterministic (Ed25519 signatures are) given the keys and the time.
+fn update_root(
+    update: &secureboot::ed25519_dalek::SigningKey,
+    online: &VerifyingKey,
+    created: tuf::Time,
+) -> Result<Vec<u8>> {
+    use tuf::repository::{RoleSetup, RootSetup, new_root, sign_root};
+    let offline = RoleSetup {
+        keys: vec![update.verifying_key()],
+        threshold: 1,
+    };
+    let online = RoleSetup {
+        keys: vec![*online],
+        threshold: 1,
+    };
+    let setup = RootSetup {
+        root: offline.clone(),
+        targets: offline,
+        snapshot: online.clone(),
+        timestamp: online,
+    };
+    let root = new_root(1, years_after(created, UPDATE_ROOT_YEARS)?, &setup)
+        .context("cannot make the update root")?;
+    let signed = sign_root(root, None, &[update]).context("cannot sign the update root")?;
+    Ok(signed.to_bytes())
+}
+
+/// The TUF key ID of an Ed25519 public key (as python-tuf computes it).
+pub fn tuf_key_id(public: &VerifyingKey) -> String {
+    tuf::key_id(&tuf::Key::ed25519(public))
+}
+
+/// Description of update-root.json for keys.json and `show`.
+fn describe_update_root(bytes: &[u8], root: &tuf::Root) -> Value {
+    let ids = |role: &str| {
+        root.role_keys(role)
+            .map(|(ids, _)| ids.join(","))
+            .unwrap_or_default()
+    };
+    json!({
+        "file": UPDATE_ROOT_FILE,
+        "version": root.version,
+        "expires": root.expires.to_string(),
+        "sha256": hex_sha256(bytes),
+        "root_keyid": ids("root"),
+        "online_keyid": ids("timestamp"),
+    })
+}
+
+/// The online update key pair and update-root.json, rendered.
+fn online_files(
+    update: &secureboot::ed25519_dalek::SigningKey,
+    online: &UpdateKey,
+    created: tuf::Time,
+) -> Result<(Vec<Staged>, Value, Value)> {
+    let root_bytes = update_root(update, &online.verifying_key(), created)?;
+    let root = tuf::Metadata::<tuf::Root>::from_bytes(&root_bytes)
+        .context("internal error: update-root.json does not parse")?;
+    let files = vec![
+        Staged {
+            name: UPDATE_ONLINE_KEY_FILE.to_owned(),
+            bytes: Zeroizing::new(online.private_pem()?.as_bytes().to_vec()),
+            secret: true,
+        },
+        Staged {
+            name: UPDATE_ONLINE_PUB_FILE.to_owned(),
+            bytes: Zeroizing::new(online.public_pem()?.into_bytes()),
+            secret: false,
+        },
+    ];
+    let online_desc = describe_ed25519(
+        &online.verifying_key(),
+        UPDATE_ONLINE_KEY_FILE,
+        UPDATE_ONLINE_PUB_FILE,
+    )?;
+    let root_desc = describe_update_root(&root_bytes, &root.signed);
+    let mut files = files;
+    files.push(Staged {
+        name: UPDATE_ROOT_FILE.to_owned(),
+        bytes: Zeroizing::new(root_bytes),
+        secret: false,
+    });
+    Ok((files, online_desc, root_desc))
 }
 
 /// Creation time: SOURCE_DATE_EPOCH (reproducible-builds.org) when set, else now.
@@ -178,6 +298,10 @@ fn describe_cert(role: Role, cert: &Certificate) -> Result<Value> {
 }
 
 fn describe_update_key(public: &VerifyingKey) -> Result<Value> {
+    describe_ed25519(public, UPDATE_KEY_FILE, UPDATE_PUB_FILE)
+}
+
+fn describe_ed25519(public: &VerifyingKey, key_file: &str, pub_file: &str) -> Result<Value> {
     // The DER of an Ed25519 SubjectPublicKeyInfo has one form (RFC 8410).
     let spki_der = public
         .to_public_key_der()
@@ -186,7 +310,8 @@ fn describe_update_key(public: &VerifyingKey) -> Result<Value> {
         "algorithm": "ed25519",
         "public_key": hex::encode(public.to_bytes()),
         "sha256_fingerprint": hex_sha256(spki_der.as_bytes()),
-        "files": {"private_key": UPDATE_KEY_FILE, "public_key": UPDATE_PUB_FILE},
+        "tuf_keyid": tuf_key_id(public),
+        "files": {"private_key": key_file, "public_key": pub_file},
     }))
 }
 
@@ -241,6 +366,40 @@ fn summary_lines(object: &Value) -> Vec<(&'static str, String)> {
             text(&u["sha256_fingerprint"])
         ),
     ));
+    let add_hint = || {
+        format!(
+            "none: add one with `clip keys generate {} --add-missing`",
+            text(&object["directory"])
+        )
+    };
+    let o = &object["update_online_key"];
+    lines.push((
+        "Online key",
+        if o.is_null() {
+            add_hint()
+        } else {
+            format!(
+                "ed25519 {}, TUF key ID {}",
+                text(&o["public_key"]),
+                text(&o["tuf_keyid"])
+            )
+        },
+    ));
+    let r = &object["update_root"];
+    lines.push((
+        "TUF root",
+        if r.is_null() {
+            add_hint()
+        } else {
+            format!(
+                "{} version {}, expires {}, SHA-256 {}",
+                text(&r["file"]),
+                r["version"],
+                text(&r["expires"]),
+                text(&r["sha256"])
+            )
+        },
+    ));
     let p = &object["pcr_policy_key"];
     lines.push((
         "PCR key",
@@ -288,10 +447,21 @@ pub fn create(dir: &Path, force: bool, name: &str) -> Result<Value> {
     spinner.finish_and_clear();
     let set = set.context("cannot generate the key set")?;
     let pcr_key = PcrKey::generate(&mut rng)?;
+    let online = UpdateKey::generate(&mut rng);
+    let update_signing = keyfile::ed25519_signing_key(set.update.private_pem()?.as_bytes())
+        .context("internal error: the update key does not read back")?;
+    let (online_files, online_desc, root_desc) = online_files(
+        &update_signing,
+        &online,
+        tuf::Time::from_unix(i64::try_from(created).context("creation time out of range")?),
+    )?;
     let mut manifest = manifest(&set, name)?;
+    manifest["update_online_key"] = online_desc;
+    manifest["update_root"] = root_desc;
     manifest["pcr_policy_key"] = describe_pcr_key(&pcr_key.0.to_public_key())?;
     let mut files = render(&set, &manifest)?;
     files.extend(pcr_key.render()?);
+    files.extend(online_files);
     install(dir, target, staging, &files)?;
     tracing::info!("key set written to {}", dir.display());
 
@@ -361,15 +531,18 @@ fn add_missing(dir: &Path, as_json: bool) -> Result<()> {
     show(dir, as_json)
 }
 
-/// Adds the PCR-policy key to an existing set that lacks it, never
-/// replacing a file, and records it in keys.json. Returns whether it was
-/// added (false: the set has it already).
+/// Adds the keys an existing set lacks, never replacing a file, and records
+/// them in keys.json: the PCR-policy key pair, the online update key pair
+/// and update-root.json (made from update.key, the online key and the set's
+/// creation time in keys.json). A lone half of a pair, or an update-root.json
+/// without its online key, is refused. Returns whether anything was added
+/// (false: the set has everything already).
 pub fn add_missing_keys(dir: &Path) -> Result<bool> {
     let has = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
     let set_files: Vec<String> = set_files()
         .into_iter()
         .map(|(n, _)| n)
-        .filter(|n| n != PCR_KEY_FILE && n != PCR_PUB_FILE)
+        .filter(|n| !ADDABLE.contains(&n.as_str()))
         .collect();
     let missing: Vec<&str> = set_files
         .iter()
@@ -386,49 +559,105 @@ pub fn add_missing_keys(dir: &Path) -> Result<bool> {
     if !missing.is_empty() {
         bail!(
             "the key set in {} lacks {}: --add-missing adds only the PCR-policy key, \
-             which other keys do not depend on; restore the files from a backup",
+             the online update key and update-root.json; restore the files from a backup",
             dir.display(),
             missing.join(", ")
         );
     }
-    match (has(PCR_KEY_FILE), has(PCR_PUB_FILE)) {
-        (true, true) => Ok(false),
-        (false, false) => {
-            // Read keys.json before any key is made: an unreadable one stops here.
-            let manifest_path = dir.join(MANIFEST_FILE);
-            let mut manifest: Value = serde_json::from_slice(&read(dir, MANIFEST_FILE)?)
-                .with_context(|| format!("{} is not JSON", manifest_path.display()))?;
-            if !manifest.is_object() {
-                bail!("{} is not a JSON object", manifest_path.display());
-            }
-            check_dir_mode(dir)?;
-            let staging = staging_dir(dir, Target::ExistingDir { force: false })?;
-            let mut rng = rand::rngs::OsRng;
-            let key = PcrKey::generate(&mut rng)?;
-            let files = key.render()?;
-            for file in &files {
-                write_new(staging.path(), file)?;
-            }
-            sync_dir(staging.path())?;
-            commit(dir, staging.path(), &[PCR_KEY_FILE, PCR_PUB_FILE], false)?;
-            sync_dir(dir)?;
-            manifest["pcr_policy_key"] = describe_pcr_key(&key.0.to_public_key())?;
-            crate::blockio::write_file_atomically(
-                &manifest_path,
-                format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes(),
-                0o644,
-                true,
-            )?;
-            tracing::info!("PCR-policy key added to {}", dir.display());
-            Ok(true)
+    let lone = |key: &str, public: &str| -> Result<bool> {
+        match (has(key), has(public)) {
+            (true, true) => Ok(false),
+            (false, false) => Ok(true),
+            (k, _) => bail!(
+                "{} has {} but not {}: restore the missing file, or remove the other to make a new pair",
+                dir.display(),
+                if k { key } else { public },
+                if k { public } else { key }
+            ),
         }
-        (key, _) => bail!(
-            "{} has {} but not {}: restore the missing file, or remove the other to make a new pair",
-            dir.display(),
-            if key { PCR_KEY_FILE } else { PCR_PUB_FILE },
-            if key { PCR_PUB_FILE } else { PCR_KEY_FILE }
-        ),
+    };
+    let add_pcr = lone(PCR_KEY_FILE, PCR_PUB_FILE)?;
+    let add_online = lone(UPDATE_ONLINE_KEY_FILE, UPDATE_ONLINE_PUB_FILE)?;
+    let add_root = !has(UPDATE_ROOT_FILE);
+    if add_online && !add_root {
+        bail!(
+            "{} has {UPDATE_ROOT_FILE} but not {UPDATE_ONLINE_KEY_FILE}: the root names an online key \
+             that is gone; restore {UPDATE_ONLINE_KEY_FILE} and {UPDATE_ONLINE_PUB_FILE} from a backup",
+            dir.display()
+        );
     }
+    if !add_pcr && !add_root {
+        return Ok(false);
+    }
+    // Read keys.json before any key is made: an unreadable one stops here.
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let mut manifest: Value = serde_json::from_slice(&read(dir, MANIFEST_FILE)?)
+        .with_context(|| format!("{} is not JSON", manifest_path.display()))?;
+    if !manifest.is_object() {
+        bail!("{} is not a JSON object", manifest_path.display());
+    }
+    check_dir_mode(dir)?;
+    let mut rng = rand::rngs::OsRng;
+    let mut files: Vec<Staged> = Vec::new();
+    let mut added: Vec<&str> = Vec::new();
+    if add_pcr {
+        let key = PcrKey::generate(&mut rng)?;
+        files.extend(key.render()?);
+        manifest["pcr_policy_key"] = describe_pcr_key(&key.0.to_public_key())?;
+        added.push("PCR-policy key");
+    }
+    if add_root {
+        let created = manifest["created"]
+            .as_str()
+            .and_then(tuf::Time::parse)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{} has no creation time (\"created\": \"YYYY-MM-DDTHH:MM:SSZ\"), \
+                     which update-root.json's expiry is counted from",
+                    manifest_path.display()
+                )
+            })?;
+        let update_pem = Zeroizing::new(read(dir, UPDATE_KEY_FILE)?);
+        let update = keyfile::ed25519_signing_key(&update_pem)
+            .map_err(|e| anyhow!("{UPDATE_KEY_FILE}: {e}"))?;
+        if add_online {
+            let online = UpdateKey::generate(&mut rng);
+            let (staged, online_desc, root_desc) = online_files(&update, &online, created)?;
+            files.extend(staged);
+            manifest["update_online_key"] = online_desc;
+            manifest["update_root"] = root_desc;
+            added.push("online update key");
+        } else {
+            let online = keyfile::ed25519_verifying_key(&read(dir, UPDATE_ONLINE_PUB_FILE)?)
+                .map_err(|e| anyhow!("{UPDATE_ONLINE_PUB_FILE}: {e}"))?;
+            let bytes = update_root(&update, &online, created)?;
+            let root = tuf::Metadata::<tuf::Root>::from_bytes(&bytes)
+                .context("internal error: update-root.json does not parse")?;
+            manifest["update_root"] = describe_update_root(&bytes, &root.signed);
+            files.push(Staged {
+                name: UPDATE_ROOT_FILE.to_owned(),
+                bytes: Zeroizing::new(bytes),
+                secret: false,
+            });
+        }
+        added.push("update-root.json");
+    }
+    let staging = staging_dir(dir, Target::ExistingDir { force: false })?;
+    for file in &files {
+        write_new(staging.path(), file)?;
+    }
+    sync_dir(staging.path())?;
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    commit(dir, staging.path(), &names, false)?;
+    sync_dir(dir)?;
+    crate::blockio::write_file_atomically(
+        &manifest_path,
+        format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes(),
+        0o644,
+        true,
+    )?;
+    tracing::info!("{} added to {}", added.join(", "), dir.display());
+    Ok(true)
 }
 
 /// One file to write: name, contents, secret.
@@ -522,14 +751,25 @@ fn check_target(dir: &Path, force: bool) -> Result<Target> {
                 return Ok(Target::ExistingDir { force: false });
             }
             if !force {
-                let hint = if existing
-                    .iter()
-                    .any(|n| n == PCR_KEY_FILE || n == PCR_PUB_FILE)
-                {
+                let lacks = |names: &[&str]| names.iter().all(|n| !existing.iter().any(|e| e == n));
+                let mut lacking = Vec::new();
+                if lacks(&[PCR_KEY_FILE, PCR_PUB_FILE]) {
+                    lacking.push("the PCR-policy key");
+                }
+                if lacks(&[
+                    UPDATE_ONLINE_KEY_FILE,
+                    UPDATE_ONLINE_PUB_FILE,
+                    UPDATE_ROOT_FILE,
+                ]) {
+                    lacking.push("the online update key and update-root.json");
+                }
+                let hint = if lacking.is_empty() {
                     String::new()
                 } else {
-                    " (or --add-missing to add only the PCR-policy key it lacks, keeping the others)"
-                        .to_owned()
+                    format!(
+                        " (or --add-missing to add only {} it lacks, keeping the others)",
+                        lacking.join(" and ")
+                    )
                 };
                 bail!(
                     "{} already holds key files ({}); pass --force to replace them{hint}",
@@ -809,6 +1049,7 @@ fn show(dir: &Path, as_json: bool) -> Result<()> {
         Err(e) => problems.push(format!("{NO_PK_FILE}: {e}")),
     }
     let update_key = check_update_key(dir, &mut problems)?;
+    let (update_online_key, update_root) = check_update_root(dir, &mut problems);
     let pcr_policy_key = check_pcr_key(dir, &mut problems);
     let name = fs::read(dir.join(MANIFEST_FILE))
         .ok()
@@ -822,6 +1063,8 @@ fn show(dir: &Path, as_json: bool) -> Result<()> {
         "created": created,
         "secure_boot": sb,
         "update_key": update_key,
+        "update_online_key": update_online_key,
+        "update_root": update_root,
         "pcr_policy_key": pcr_policy_key,
         "consistent": problems.is_empty(),
         "problems": problems,
@@ -875,6 +1118,132 @@ fn check_update_key(dir: &Path, problems: &mut Vec<String>) -> Result<Value> {
         Err(e) => problems.push(format!("{UPDATE_KEY_FILE}: {e}")),
     }
     describe_update_key(&public)
+}
+
+/// The online update key pair and update-root.json, described; `null` when
+/// the set has none (made before they existed). Problems: a lone half,
+/// halves that do not match, a root that does not parse, is not signed by
+/// update.pub, or does not give root and targets to update.pub and snapshot
+/// and timestamp to update-online.pub.
+fn check_update_root(dir: &Path, problems: &mut Vec<String>) -> (Value, Value) {
+    let has = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
+    let online = match (has(UPDATE_ONLINE_KEY_FILE), has(UPDATE_ONLINE_PUB_FILE)) {
+        (false, false) => None,
+        (true, false) => {
+            problems.push(format!(
+                "{UPDATE_ONLINE_KEY_FILE} has no {UPDATE_ONLINE_PUB_FILE} beside it"
+            ));
+            None
+        }
+        (false, true) => {
+            problems.push(format!(
+                "{UPDATE_ONLINE_PUB_FILE} has no {UPDATE_ONLINE_KEY_FILE} beside it"
+            ));
+            None
+        }
+        (true, true) => {
+            match read(dir, UPDATE_ONLINE_PUB_FILE)
+                .and_then(|b| keyfile::ed25519_verifying_key(&b).map_err(anyhow::Error::from))
+            {
+                Ok(public) => {
+                    let pem = read(dir, UPDATE_ONLINE_KEY_FILE).map(Zeroizing::new);
+                    match pem
+                        .and_then(|p| keyfile::ed25519_signing_key(&p).map_err(anyhow::Error::from))
+                    {
+                        Ok(key) if key.verifying_key() == public => {}
+                        Ok(_) => problems.push(format!(
+                            "{UPDATE_ONLINE_KEY_FILE} does not match {UPDATE_ONLINE_PUB_FILE}"
+                        )),
+                        Err(e) => problems.push(format!("{UPDATE_ONLINE_KEY_FILE}: {e:#}")),
+                    }
+                    Some(public)
+                }
+                Err(e) => {
+                    problems.push(format!("{UPDATE_ONLINE_PUB_FILE}: {e:#}"));
+                    None
+                }
+            }
+        }
+    };
+    let online_desc = online
+        .as_ref()
+        .and_then(|p| describe_ed25519(p, UPDATE_ONLINE_KEY_FILE, UPDATE_ONLINE_PUB_FILE).ok())
+        .unwrap_or(Value::Null);
+    if !has(UPDATE_ROOT_FILE) {
+        if online.is_some() {
+            problems.push(format!(
+                "{UPDATE_ONLINE_PUB_FILE} has no {UPDATE_ROOT_FILE} beside it"
+            ));
+        }
+        return (online_desc, Value::Null);
+    }
+    let bytes = match read(dir, UPDATE_ROOT_FILE) {
+        Ok(b) => b,
+        Err(e) => {
+            problems.push(format!("{e:#}"));
+            return (online_desc, Value::Null);
+        }
+    };
+    let root = match tuf::Metadata::<tuf::Root>::from_bytes(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            problems.push(format!("{UPDATE_ROOT_FILE}: {e}"));
+            return (online_desc, Value::Null);
+        }
+    };
+    let update = read(dir, UPDATE_PUB_FILE)
+        .ok()
+        .and_then(|b| keyfile::ed25519_verifying_key(&b).ok());
+    if let Some(update) = update {
+        let offline_id = tuf_key_id(&update);
+        // Signed by update.key: a root with only that key verifies it.
+        let mut signer = root.signed.clone();
+        signer.keys.retain(|id, _| *id == offline_id);
+        if let Some(role) = signer.roles.get_mut("root") {
+            role.keyids = vec![offline_id.clone()];
+            role.threshold = 1;
+        }
+        signer
+            .keys
+            .insert(offline_id.clone(), tuf::Key::ed25519(&update));
+        if let Err(e) = signer.verify_role("root", root.signed_bytes(), &root.signatures) {
+            problems.push(format!(
+                "{UPDATE_ROOT_FILE} is not signed by {UPDATE_PUB_FILE}: {e}"
+            ));
+        }
+        if let Err(e) = root
+            .signed
+            .verify_role("root", root.signed_bytes(), &root.signatures)
+        {
+            problems.push(format!(
+                "{UPDATE_ROOT_FILE} does not verify with its own root role: {e}"
+            ));
+        }
+        let online_id = online.as_ref().map(tuf_key_id);
+        for (role, want, file) in [
+            ("root", Some(&offline_id), UPDATE_PUB_FILE),
+            ("targets", Some(&offline_id), UPDATE_PUB_FILE),
+            ("snapshot", online_id.as_ref(), UPDATE_ONLINE_PUB_FILE),
+            ("timestamp", online_id.as_ref(), UPDATE_ONLINE_PUB_FILE),
+        ] {
+            let Some(want) = want else { continue };
+            match root.signed.role_keys(role) {
+                Some((ids, 1)) if ids == [want.as_str()] => {}
+                Some((ids, threshold)) => problems.push(format!(
+                    "{UPDATE_ROOT_FILE} gives the {role} role to key(s) [{}] with threshold {threshold}, \
+                     not to {file} ({want}) alone",
+                    ids.join(", ")
+                )),
+                None => problems.push(format!("{UPDATE_ROOT_FILE} has no {role} role")),
+            }
+        }
+    }
+    if online.is_none() {
+        problems.push(format!(
+            "{UPDATE_ROOT_FILE} has no {UPDATE_ONLINE_PUB_FILE} beside it"
+        ));
+    }
+    (online_desc, describe_update_root(&bytes, &root.signed))
 }
 
 /// The PCR-policy key pair, described; `null` when the set has none (made
@@ -980,7 +1349,7 @@ mod tests {
     #[test]
     fn file_list() {
         let files = set_files();
-        assert_eq!(files.len(), 22);
+        assert_eq!(files.len(), 25);
         let secret: Vec<&str> = files
             .iter()
             .filter(|(_, s)| *s)
@@ -993,7 +1362,8 @@ mod tests {
                 "KEK.key",
                 "db.key",
                 "update.key",
-                "pcr-policy.key"
+                "pcr-policy.key",
+                "update-online.key"
             ]
         );
     }

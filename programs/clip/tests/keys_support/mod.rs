@@ -18,7 +18,7 @@ pub const EPOCH: u64 = 1_704_164_645;
 pub const EPOCH_TEXT: &str = "2024-01-02 03:04:05";
 
 /// Every file `clip keys generate` writes, with its mode.
-pub const FILES: [(&str, u32); 22] = [
+pub const FILES: [(&str, u32); 25] = [
     ("KEK.auth", 0o644),
     ("KEK.cer", 0o644),
     ("KEK.crt", 0o644),
@@ -39,6 +39,9 @@ pub const FILES: [(&str, u32); 22] = [
     ("owner.guid", 0o644),
     ("pcr-policy.key", 0o600),
     ("pcr-policy.pub", 0o644),
+    ("update-online.key", 0o600),
+    ("update-online.pub", 0o644),
+    ("update-root.json", 0o644),
     ("update.key", 0o600),
     ("update.pub", 0o644),
 ];
