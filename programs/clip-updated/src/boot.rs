@@ -19,7 +19,7 @@ use fatfs::{FileSystem, FsOptions};
 use crate::disk::Window;
 
 /// Tries a newly installed entry gets.
-pub const TRIES: u32 = 3;
+pub const TRIES: u32 = contract::update::NEW_ENTRY_TRIES;
 
 /// A slot's entry as found on the ESP.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,64 +4,28 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use anyhow::{Context, Result};
+use contract::update::UpdateConfig;
 
-/// When to reboot into an installed update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum RebootPolicy {
-    /// At once, once the update is installed.
-    #[default]
-    Now,
-    /// Left to the next reboot.
-    NextBoot,
-}
-
-/// One health check: a command that must exit 0.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct HealthCheck {
-    /// Shown in messages.
-    pub name: String,
-    /// Program and arguments (no shell).
-    pub command: Vec<String>,
-}
-
-/// `/usr/lib/clip/update.json`. Unknown fields are ignored (the build side
-/// may add some for other readers).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `update.json` (contract::update::UpdateConfig) and the product's name
+/// (os-release `ID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    #[serde(alias = "server", alias = "url")]
-    pub server_url: String,
-    /// The product's short name; defaults to os-release `ID`.
-    #[serde(default)]
-    pub product: Option<String>,
-    #[serde(default)]
-    pub reboot: RebootPolicy,
-    #[serde(default, alias = "health_checks")]
-    pub health: Vec<HealthCheck>,
+    pub update: UpdateConfig,
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the update configuration {}", path.display()))?;
-        let config: Config = serde_json::from_slice(&bytes)
+        let update = UpdateConfig::from_json(&bytes)
             .with_context(|| format!("update configuration {} is not valid", path.display()))?;
-        if !(config.server_url.starts_with("http://") || config.server_url.starts_with("https://"))
-        {
-            bail!(
-                "update configuration {}: server URL {:?} is not http:// or https://",
-                path.display(),
-                config.server_url
-            );
-        }
-        Ok(config)
+        Ok(Config { update })
     }
 
     /// The server URL with exactly one trailing `/`.
     pub fn base_url(&self) -> String {
-        format!("{}/", self.server_url.trim_end_matches('/'))
+        format!("{}/", self.update.server.trim_end_matches('/'))
     }
 }
 
@@ -104,6 +68,12 @@ impl Paths {
 
     pub fn metadata_dir(&self) -> PathBuf {
         self.state_dir.join("metadata")
+    }
+
+    /// The anti-rollback minimum (crates/rollback's state record), in the
+    /// state directory.
+    pub fn minimum_file(&self) -> PathBuf {
+        self.state_dir.join("minimum-version.json")
     }
 
     pub fn status_file(&self) -> PathBuf {

@@ -22,7 +22,7 @@ use contract::{BootParams, Release, Slot, Version};
 use serde::Serialize;
 
 use crate::boot::Esp;
-use crate::config::{Config, OsRelease, Paths, RebootPolicy};
+use crate::config::{Config, OsRelease, Paths};
 use crate::disk::Disk;
 use crate::repo::Repo;
 use crate::status::{Pending, Status};
@@ -45,9 +45,8 @@ impl Running {
             .with_context(|| format!("cannot read {}", paths.cmdline.display()))?;
         let params =
             BootParams::parse(&cmdline).with_context(|| format!("{}", paths.cmdline.display()))?;
-        let product = config
-            .and_then(|c| c.product.clone())
-            .unwrap_or_else(|| os.id.clone());
+        let _ = config;
+        let product = os.id.clone();
         Ok(Running {
             os,
             version,
@@ -98,9 +97,14 @@ fn note_failures(running: &Running, esp: &Esp<'_>, status: &mut Status) -> Resul
     Ok(())
 }
 
+/// The device's minimum version (crates/rollback's record).
+fn minimum(paths: &Paths) -> Result<Option<Version>> {
+    rollback::state::read(&paths.minimum_file()).context("cannot read the minimum version")
+}
+
 fn newer_than_allowed(
     running: &Running,
-    status: &Status,
+    minimum: Option<&Version>,
     version: &Version,
 ) -> std::result::Result<(), String> {
     if *version <= running.version {
@@ -109,18 +113,7 @@ fn newer_than_allowed(
             running.version
         ));
     }
-    if let Some(min) = status
-        .min_version
-        .as_deref()
-        .and_then(|m| Version::parse(m).ok())
-    {
-        if *version < min {
-            return Err(format!(
-                "version {version} is below the minimum version {min}; refusing it"
-            ));
-        }
-    }
-    Ok(())
+    rollback::check_update(version, &running.version, minimum).map_err(|e| e.to_string())
 }
 
 /// `check`: refreshes the metadata and says whether a newer version exists.
@@ -147,6 +140,7 @@ pub fn check(paths: &Paths) -> Result<(CheckReport, Option<(Repo, repo::Offer)>)
             return Err(e);
         }
     };
+    let min = minimum(paths)?;
     status.last_check = Some(unix_now());
     status.last_seen = newest.as_ref().map(|o| o.version.to_string());
     status.last_error = None;
@@ -156,7 +150,7 @@ pub fn check(paths: &Paths) -> Result<(CheckReport, Option<(Repo, repo::Offer)>)
         newest: newest.as_ref().map(|o| o.version.to_string()),
         update: newest
             .as_ref()
-            .filter(|o| newer_than_allowed(&running, &status, &o.version).is_ok())
+            .filter(|o| newer_than_allowed(&running, min.as_ref(), &o.version).is_ok())
             .map(|o| o.version.to_string()),
     };
     Ok((report, newest.map(|o| (repo, o))))
@@ -204,7 +198,7 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
         bail!("the repository offers no release of {}", running.product);
     };
     let status = Status::load(&paths.status_file())?;
-    if let Err(why) = newer_than_allowed(&running, &status, &offer.version) {
+    if let Err(why) = newer_than_allowed(&running, minimum(paths)?.as_ref(), &offer.version) {
         bail!("{why}");
     }
     let version = offer.version.to_string();
@@ -357,7 +351,7 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
         }
     }
     disk.set_slot_entries(inactive, &params.root_hash)?;
-    let entry = format!("{}-{inactive}+{}.conf", running.product, boot::TRIES);
+    let entry = contract::update::entry_file(&running.product, inactive, Some((boot::TRIES, 0)));
     {
         let esp = Esp::open(&disk.file, esp_start, esp_len, &running.product)?;
         let mut dec = repo::decoder(&payloads[2])?;
@@ -369,7 +363,12 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
     {
         // The commit point: the entry with its tries.
         let esp = Esp::open(&disk.file, esp_start, esp_len, &running.product)?;
-        let text = boot::entry_text(&running.os.name, &running.product, &version, inactive);
+        let text = contract::update::entry_text(
+            &running.os.name,
+            &running.product,
+            &offer.version,
+            inactive,
+        );
         esp.write_file(&format!("loader/entries/{entry}"), &mut text.as_bytes())?;
         esp.close()?;
     }
@@ -384,7 +383,7 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
     for p in &payloads {
         let _ = std::fs::remove_file(p);
     }
-    let reboot = config.reboot == RebootPolicy::Now && !paths.no_reboot;
+    let reboot = config.update.reboot == contract::update::Reboot::Now && !paths.no_reboot;
     Ok(Some(ApplyReport {
         installed: version,
         slot: inactive,
@@ -398,23 +397,21 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
 /// `health`: runs the product's checks; the first failure is the error.
 pub fn health(paths: &Paths) -> Result<usize> {
     let config = Config::load(&paths.config)?;
-    for h in &config.health {
-        let Some((program, args)) = h.command.split_first() else {
-            bail!("health check {} has an empty command", h.name);
+    for line in &config.update.health_checks {
+        let argv = contract::update::health_check_argv(line)
+            .with_context(|| format!("health check {line:?}"))?;
+        let Some((program, args)) = argv.split_first() else {
+            bail!("health check {line:?} is empty");
         };
         let out = std::process::Command::new(program)
             .args(args)
             .status()
-            .with_context(|| format!("health check {}: cannot run {program}", h.name))?;
+            .with_context(|| format!("health check `{line}`: cannot run {program}"))?;
         if !out.success() {
-            bail!(
-                "health check {} failed: {} exited with {out}",
-                h.name,
-                h.command.join(" ")
-            );
+            bail!("health check `{line}` failed: {out}");
         }
     }
-    Ok(config.health.len())
+    Ok(config.update.health_checks.len())
 }
 
 /// `mark-good`: the running slot's entry loses its counter; the version is
@@ -441,14 +438,11 @@ pub fn mark_good(paths: &Paths) -> Result<String> {
     let mut status = Status::load(&paths.status_file())?;
     let v = running.version.to_string();
     status.good = Some(v.clone());
-    let raise = status
-        .min_version
-        .as_deref()
-        .and_then(|m| Version::parse(m).ok())
-        .is_none_or(|m| m < running.version);
-    if raise {
-        status.min_version = Some(v);
-    }
+    let raised = rollback::state::raise(&paths.minimum_file(), &running.version)
+        .context("cannot raise the minimum version")?;
+    tracing::info!("{raised}");
+    status.min_version = minimum(paths)?.map(|m| m.to_string());
+    let _ = v;
     if status.pending.as_ref().is_some_and(|p| p.slot == slot) {
         status.pending = None;
     }
@@ -505,7 +499,7 @@ pub fn status(paths: &Paths) -> Result<StatusReport> {
         last_check: status.last_check,
         last_error: status.last_error,
         failed: status.failed,
-        min_version: status.min_version,
+        min_version: minimum(paths)?.map(|m| m.to_string()),
         note,
     })
 }

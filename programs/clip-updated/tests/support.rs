@@ -1,7 +1,11 @@
 //! A host test bed: a signed repository (crates/tuf) served by crates/httpd
 //! on loopback, a disk image file with the A/B layout of `clip build`
 //! (crates/gpt, crates/esp) holding v1 in slot A, and a fake running root.
-#![allow(dead_code, missing_debug_implementations)]
+#![allow(
+    dead_code,
+    missing_debug_implementations,
+    clippy::cast_possible_truncation
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +45,7 @@ pub fn payload(version: &str, root_len: usize) -> Payload {
     let mut rng = rand::rngs::StdRng::seed_from_u64(Sha256::digest(version)[0].into());
     let mut root = vec![0u8; root_len];
     rng.fill(&mut root[..]);
-    let salt: Vec<u8> = (0..32).map(|i| i as u8 ^ root[0]).collect();
+    let salt: Vec<u8> = (0..32u8).map(|i| i ^ root[0]).collect();
     let data_blocks = (root_len / 4096) as u64;
     let params = verity::Params {
         hash_type: verity::HashType::Normal,
@@ -105,7 +109,9 @@ pub fn now() -> Time {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_secs() as i64,
+            .as_secs()
+            .try_into()
+            .unwrap(),
     )
 }
 
@@ -374,15 +380,7 @@ pub fn bed(
     online: SigningKey,
     ts_expires: Time,
 ) -> Bed {
-    bed_sized(
-        running,
-        p_of,
-        online,
-        ts_expires,
-        4 * MIB as usize,
-        4 * MIB,
-        MIB,
-    )
+    bed_sized(running, p_of, online, ts_expires, 4 << 20, 4 * MIB, MIB)
 }
 
 pub fn bed_sized(
@@ -424,11 +422,11 @@ pub fn bed_sized(
     std::fs::write(
         root.join("usr/lib/clip/update.json"),
         serde_json::json!({
-            "server_url": url,
+            "server": url,
             "reboot": "now",
-            "health": [
-                {"name": "true", "command": ["true"]},
-                {"name": "marker", "command": ["test", "-e", dir.path().join("healthy").to_str().unwrap()]}
+            "health_checks": [
+                "/usr/bin/true",
+                format!("/usr/bin/test -e {}", dir.path().join("healthy").display()),
             ]
         })
         .to_string(),
