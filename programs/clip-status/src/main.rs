@@ -34,7 +34,8 @@ use report::{Paths, Status};
 const USAGE: &str = "usage: clip-status [--json] [--console] [--count-boot]
 
 Prints the verified-boot report of this device: Secure Boot, the dm-verity
-root and its status, slot, read-only root, state mounts, boot count.
+root and its status, running version (os-release VERSION_ID), slot, read-only root,
+state mounts, boot count.
   --json        one JSON object on stdout
   --console     also write 'CLIP-STATUS <json>' to /dev/console
   --count-boot  count this boot in /var/lib/clip/boot-count (once per boot)
@@ -154,6 +155,7 @@ fn print_human(s: &Status) -> std::io::Result<()> {
                 .unwrap_or_default()
         ),
     );
+    add("Version", opt(&s.version));
     add("Slot", opt(&s.slot));
     add("Root hash", opt(&s.root_hash));
     add(

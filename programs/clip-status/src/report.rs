@@ -51,6 +51,9 @@ impl Paths {
 #[derive(Debug, Default, Serialize)]
 pub struct Status {
     pub secure_boot: SecureBoot,
+    /// The running release: os-release's `VERSION_ID` (the root's
+    /// /usr/lib/os-release, which the verified root carries).
+    pub version: Option<String>,
     pub slot: Option<String>,
     pub root_hash: Option<String>,
     pub root: Root,
@@ -123,6 +126,13 @@ pub struct StateMount {
 pub fn gather(paths: &Paths, count_boot: bool) -> Status {
     let mut s = Status::default();
     secure_boot(paths, &mut s);
+    if let Some(text) = read_text(&paths.at("/usr/lib/os-release"), &mut s.errors) {
+        s.version = os_release_value(&text, "VERSION_ID");
+        if s.version.is_none() {
+            s.errors
+                .push("/usr/lib/os-release has no VERSION_ID".into());
+        }
+    }
     let cmdline = read_text(&paths.at("/proc/cmdline"), &mut s.errors).unwrap_or_default();
     match BootParams::parse(&cmdline) {
         Ok(p) => {
@@ -145,6 +155,40 @@ pub fn gather(paths: &Paths, count_boot: bool) -> Status {
     boot_count(paths, count_boot, &mut s);
     s.verified = s.problems.is_empty() && s.errors.is_empty();
     s
+}
+
+/// The value of `key` in os-release text (os-release(5): `KEY=value`, the
+/// value possibly in single or double quotes, `\` escaping `"`, `\`, `$`
+/// and `` ` `` inside double quotes). The last assignment wins, as in a
+/// shell.
+pub fn os_release_value(text: &str, key: &str) -> Option<String> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some((k, v)) = line.trim().split_once('=') else {
+            continue;
+        };
+        if k != key {
+            continue;
+        }
+        let v = if let Some(inner) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    out.extend(chars.next());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        } else if let Some(inner) = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+            inner.to_owned()
+        } else {
+            v.to_owned()
+        };
+        found = Some(v);
+    }
+    found.filter(|v| !v.is_empty())
 }
 
 fn read_text(path: &Path, errors: &mut Vec<String>) -> Option<String> {
@@ -528,5 +572,24 @@ fn boot_count(paths: &Paths, count: bool, s: &mut Status) {
         Err(e) => s
             .errors
             .push(format!("cannot update {}: {e}", file.display())),
+    }
+}
+
+#[cfg(test)]
+mod os_release_tests {
+    use super::os_release_value;
+
+    #[test]
+    fn values_quoted_or_not() {
+        let text = "NAME=\"CLIP OS\"\nVERSION_ID=5.0.0-alpha.1\nID='clipos'\nX=\"a\\\"b\"\n";
+        assert_eq!(
+            os_release_value(text, "VERSION_ID").as_deref(),
+            Some("5.0.0-alpha.1")
+        );
+        assert_eq!(os_release_value(text, "NAME").as_deref(), Some("CLIP OS"));
+        assert_eq!(os_release_value(text, "ID").as_deref(), Some("clipos"));
+        assert_eq!(os_release_value(text, "X").as_deref(), Some("a\"b"));
+        assert_eq!(os_release_value(text, "VERSION"), None);
+        assert_eq!(os_release_value("VERSION_ID=\"\"\n", "VERSION_ID"), None);
     }
 }

@@ -57,6 +57,11 @@ fn fixture(root: &Path, secure_boot: u8) {
     );
     // --console writes here instead of the real console.
     write(root, "dev/console", "");
+    write(
+        root,
+        "usr/lib/os-release",
+        "NAME=\"CLIP OS\"\nID=clipos\nVERSION_ID=\"5.0.0-alpha.1\"\n",
+    );
 }
 
 fn status(root: &Path, args: &[&str]) -> (i32, Value, String) {
@@ -98,6 +103,7 @@ fn report_of_a_fixture_device() {
     assert_eq!(j["secure_boot"]["setup_mode"], false);
     assert_eq!(j["secure_boot"]["source"], "efivarfs");
     assert_eq!(j["slot"], "a");
+    assert_eq!(j["version"], "5.0.0-alpha.1");
     assert_eq!(j["root_hash"], HASH);
     assert_eq!(j["root"]["device"], "254:0");
     assert_eq!(j["root"]["fs_type"], "erofs");
@@ -146,6 +152,7 @@ fn report_of_a_fixture_device() {
     assert!(line.ends_with('\n') && line.lines().count() == 1);
     let c: Value = serde_json::from_str(line).unwrap();
     assert_eq!(c["slot"], "a");
+    assert_eq!(c["version"], "5.0.0-alpha.1");
 
     // Counted once per boot; a new boot_id counts again.
     let (_, j, _) = status(root, &["--json", "--count-boot"]);
@@ -168,6 +175,7 @@ fn report_of_a_fixture_device() {
         "enabled",
         "clip-root-a",
         "Boot count:",
+        "Version:         5.0.0-alpha.1\n",
         "NOT verified",
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
@@ -224,6 +232,7 @@ fn unreadable_inputs_are_errors_not_panics() {
     write(root, "proc/self/mountinfo", "garbage\n");
     write(root, "usr/lib/clip/state.json", "{");
     write(root, "var/lib/clip/boot-count", "many\n");
+    write(root, "usr/lib/os-release", "ID=clipos\n");
     let (code, j, stderr) = status(root, &["--json"]);
     // Nothing found wrong, but much could not be checked.
     assert_eq!(code, 1, "{j:#}");
@@ -234,6 +243,7 @@ fn unreadable_inputs_are_errors_not_panics() {
         "mountinfo line 1",
         "state.json",
         "not a decimal count",
+        "/usr/lib/os-release has no VERSION_ID",
     ] {
         assert!(errors.contains(needle), "{needle}: {errors}");
     }
