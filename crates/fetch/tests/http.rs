@@ -144,9 +144,11 @@ fn python_http_server_ignores_ranges() {
     let err = client()
         .fetch(&format!("{url}-missing"), 0, 10, &mut Vec::new())
         .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!("{url}-missing: server answered 404 File not found")
+    // The reason phrase is Python's to choose.
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("{url}-missing: server answered 404 ")),
+        "{message}"
     );
 }
 
