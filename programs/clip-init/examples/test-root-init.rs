@@ -281,6 +281,23 @@ fn main() -> std::process::ExitCode {
     check(wrote, "write /var/lib/boot-count".into());
     line(&format!("boot-count={count}"));
 
+    // `testroot.mark-good=V` on the command line: what `clip-updated
+    // mark-good` does for version V (the other slot's, say).
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if let Some(v) = cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("testroot.mark-good="))
+    {
+        let record = std::path::Path::new("/").join(rollback::state::STATE_FILE);
+        let result = contract::Version::parse(v)
+            .map_err(|e| e.to_string())
+            .and_then(|v| rollback::state::raise(&record, &v).map_err(|e| e.to_string()));
+        match result {
+            Ok(r) => line(&format!("mark-good: {r}")),
+            Err(e) => check(false, format!("mark-good: {e}")),
+        }
+    }
+
     let id = fs::read_to_string("/etc/machine-id").unwrap_or_else(|e| format!("<{e}>"));
     line(&format!("machine-id-before={:?}", id.trim()));
     if id.is_empty() {

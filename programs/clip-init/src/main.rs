@@ -17,6 +17,7 @@
 //! Any failure prints `clip-init: FATAL: <message>` and reboots after
 //! 3 s: there is no shell and no way to boot an unverified root.
 
+mod antirollback;
 mod console;
 mod disk;
 mod mapper;
@@ -129,12 +130,20 @@ fn run() -> Result<Infallible> {
             found.disk
         )
     })?;
+    // Anti-rollback: the TPM's minimum before anything is unsealed.
+    let release = antirollback::release(sysroot)?;
+    tpm.rollback_check(&release)?;
     let opened = statecrypt::open(&state_part.dev, &config, sysroot, &mut tpm)?;
+    let state_dir = statefs::mount_state(sysroot, &opened.node, opened.fresh)?;
+    state::apply(sysroot, &state_dir, &config)?;
+    // The state's minimum (raised by clip-updated mark-good), then the
+    // TPM's raised to it while PCR 11 still has the signed value.
+    if let Some(minimum) = antirollback::check_record(sysroot, &release)? {
+        tpm.rollback_raise(&minimum);
+    }
     // The key is in dm-crypt: lock PCR 11 so the running system cannot
     // unseal it again.
     tpm.leave_initrd()?;
-    let state_dir = statefs::mount_state(sysroot, &opened.node, opened.fresh)?;
-    state::apply(sysroot, &state_dir, &config)?;
     unmount(&state_dir, UnmountFlags::DETACH)
         .with_context(|| format!("cannot detach {}", state_dir.display()))?;
     rustix::fs::sync();

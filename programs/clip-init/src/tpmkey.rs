@@ -90,6 +90,103 @@ impl TpmKey {
         Ok(())
     }
 
+    /// The PCR-policy key the UKI carries, if there is a TPM and a key.
+    fn policy_key(&self) -> Option<Result<PolicyKey>> {
+        self.tpm.as_ref()?;
+        let pem = std::fs::read_to_string(PCR_PUBLIC_KEY).ok()?;
+        Some(
+            PolicyKey::from_pem(&pem)
+                .with_context(|| format!("{PCR_PUBLIC_KEY} is not a usable PCR-policy key")),
+        )
+    }
+
+    /// Refuses the boot if the TPM's anti-rollback minimum is above
+    /// `release` (before the state is unsealed). Without a TPM or a
+    /// PCR-policy key, says so: the state record is then the only check.
+    pub fn rollback_check(&mut self, release: &rollback::Indexed) -> Result<()> {
+        let key = match self.policy_key() {
+            Some(key) => key?,
+            None => {
+                say(
+                    "anti-rollback: no TPM or no PCR-policy key: the state's record is the only minimum",
+                );
+                return Ok(());
+            }
+        };
+        let Some(tpm) = self.tpm.as_mut() else {
+            return Ok(());
+        };
+        match rollback::tpm::check(tpm, &key, release) {
+            Ok(Some(min)) => {
+                say(&format!(
+                    "anti-rollback: TPM NV index {:#010x}: minimum version {}",
+                    rollback::tpm::NV_INDEX,
+                    rollback::tpm::describe_index(min)
+                ));
+                Ok(())
+            }
+            Ok(None) => {
+                say(&format!(
+                    "anti-rollback: TPM NV index {:#010x} holds no minimum yet",
+                    rollback::tpm::NV_INDEX
+                ));
+                Ok(())
+            }
+            Err(rollback::Error::BelowMinimum { minimum, .. }) => bail!(
+                "{}",
+                crate::antirollback::refusal(
+                    &release.version,
+                    &minimum,
+                    &format!("TPM NV index {:#010x}", rollback::tpm::NV_INDEX)
+                )
+            ),
+            Err(e) => Err(e).context("anti-rollback: cannot read the device's minimum version"),
+        }
+    }
+
+    /// Raises the TPM's minimum to `minimum` (never lowers it); a failure
+    /// is said, not fatal: the state record keeps the minimum.
+    pub fn rollback_raise(&mut self, minimum: &rollback::Indexed) {
+        let key = match self.policy_key() {
+            Some(Ok(key)) => key,
+            _ => return,
+        };
+        let Some(tpm) = self.tpm.as_mut() else {
+            return;
+        };
+        let raised = (|| -> Result<rollback::tpm::Raised> {
+            let pcr11 = tpm2::pcr_read(tpm, &[11]).context("cannot read PCR 11")?;
+            let value = pcr11.first().map(|(_, v)| *v).unwrap_or_default();
+            let approved = policy::pcr(
+                &policy::EMPTY,
+                PcrSelection::of(&[11]).unwrap_or_default(),
+                &[value],
+            );
+            let signature = find_signature(&approved)?;
+            Ok(rollback::tpm::raise(
+                tpm,
+                &key,
+                (&approved, &signature),
+                minimum.index,
+            )?)
+        })();
+        let nv = rollback::tpm::NV_INDEX;
+        match raised {
+            Ok(rollback::tpm::Raised::Raised { from, to }) => say(&format!(
+                "anti-rollback: TPM NV index {nv:#010x} raised from {} to {}",
+                from.map_or("none".into(), rollback::tpm::describe_index),
+                rollback::tpm::describe_index(to)
+            )),
+            Ok(rollback::tpm::Raised::Unchanged { current }) => say(&format!(
+                "anti-rollback: TPM NV index {nv:#010x} already {}",
+                rollback::tpm::describe_index(current)
+            )),
+            Err(e) => say(&format!(
+                "anti-rollback: cannot raise TPM NV index {nv:#010x}: {e:#}"
+            )),
+        }
+    }
+
     /// Adds a TPM-sealed keyslot and its token to a new header. Without a
     /// TPM, or without a PCR-policy key in the UKI, adds nothing and says
     /// why: the state then opens with its recovery key only.

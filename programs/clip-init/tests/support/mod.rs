@@ -246,6 +246,12 @@ pub fn root_tree(dir: &Path, init: &Path) {
         mode(&dir.join("usr/lib/clip").join(hook), 0o755);
     }
     std::fs::write(dir.join("usr/lib/clip/state.json"), STATE_JSON).unwrap();
+    // The release's version, for anti-rollback (clip-init reads VERSION_ID).
+    std::fs::write(
+        dir.join("usr/lib/os-release"),
+        "ID=clip-test\nVERSION_ID=1.0.0\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/machine-id"), "").unwrap();
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nadm:x:4:\n").unwrap();
