@@ -50,8 +50,9 @@ pub const FIELD_BITS: u32 = 16;
 pub const MAX_FIELD: u64 = 0xFFFF;
 /// The rank of a release (no pre-release): above every pre-release.
 pub const RELEASE_RANK: u64 = 0xFFFF;
-/// Pre-release kinds, in SemVer order (ASCII order of their names).
-pub const PRERELEASE_KINDS: [&str; 3] = ["alpha", "beta", "rc"];
+/// Pre-release kinds, in SemVer order (ASCII order of their names); kind
+/// numbers 1 to 6.
+pub const PRERELEASE_KINDS: [&str; 6] = ["alpha", "beta", "dev", "pre", "rc", "test"];
 /// Largest N in `-alpha.N`, `-beta.N`, `-rc.N`.
 pub const MAX_PRERELEASE_NUMBER: u64 = 4094;
 
@@ -60,7 +61,7 @@ pub const MAX_PRERELEASE_NUMBER: u64 = 4094;
 pub enum Error {
     /// A version the rollback index cannot order.
     #[error(
-        "version {version} has no rollback index: {reason} (anti-rollback orders MAJOR.MINOR.PATCH up to 65535 each, with an optional pre-release -alpha, -beta or -rc, alone or followed by .N, N at most 4094)"
+        "version {version} has no rollback index: {reason} (anti-rollback orders MAJOR.MINOR.PATCH up to 65535 each, with an optional pre-release -alpha, -beta, -dev, -pre, -rc or -test, alone or followed by .N, N at most 4094)"
     )]
     Unorderable { version: String, reason: String },
     /// A candidate update that is not newer than what is installed.
@@ -116,8 +117,8 @@ pub enum Error {
 /// ```text
 /// MAJOR << 48 | MINOR << 32 | PATCH << 16 | rank
 /// rank = 0xFFFF                 for a release
-///        kind << 12             for -alpha, -beta, -rc   (kind 1, 2, 3)
-///        kind << 12 | (N + 1)   for -alpha.N, -beta.N, -rc.N
+///        kind << 12             for -alpha, -beta, -dev, -pre, -rc, -test (kind 1 to 6)
+///        kind << 12 | (N + 1)   for -KIND.N
 /// ```
 ///
 /// Strictly monotone: `a < b` (SemVer precedence) ⇔ `index(a) < index(b)`
@@ -150,7 +151,11 @@ pub fn index(version: &Version) -> Result<u64, Error> {
             let kind = PRERELEASE_KINDS
                 .iter()
                 .position(|k| *k == ids[0])
-                .ok_or_else(|| bad(format!("pre-release {pre:?} is not -alpha, -beta or -rc")))?;
+                .ok_or_else(|| {
+                    bad(format!(
+                        "pre-release {pre:?} is not one of {PRERELEASE_KINDS:?}"
+                    ))
+                })?;
             let kind = u64::try_from(kind + 1).unwrap_or(u64::MAX) << 12;
             match ids.as_slice() {
                 [_] => kind,
@@ -238,7 +243,8 @@ mod tests {
         assert_eq!(index(&v("1.2.3-alpha")).unwrap(), 0x0001_0002_0003_1000);
         assert_eq!(index(&v("1.2.3-alpha.0")).unwrap(), 0x0001_0002_0003_1001);
         assert_eq!(index(&v("1.2.3-beta.7")).unwrap(), 0x0001_0002_0003_2008);
-        assert_eq!(index(&v("1.2.3-rc.4094")).unwrap(), 0x0001_0002_0003_3fff);
+        assert_eq!(index(&v("1.2.3-rc.4094")).unwrap(), 0x0001_0002_0003_5fff);
+        assert_eq!(index(&v("2.0.0-test.1")).unwrap(), 0x0002_0000_0000_6002);
         assert_eq!(index(&v("65535.65535.65535")).unwrap(), u64::MAX);
         assert_eq!(index(&v("0.0.0-alpha")).unwrap(), 0x1000);
     }
@@ -256,8 +262,13 @@ mod tests {
             "0.0.1-alpha.4094",
             "0.0.1-beta",
             "0.0.1-beta.2",
+            "0.0.1-dev",
+            "0.0.1-dev.3",
+            "0.0.1-pre.1",
             "0.0.1-rc",
             "0.0.1-rc.1",
+            "0.0.1-test",
+            "0.0.1-test.4094",
             "0.0.1",
             "0.0.2",
             "0.1.0-rc.1",
@@ -287,8 +298,12 @@ mod tests {
             ("1.65536.0", "MINOR 65536 is above 65535"),
             ("1.0.65536", "PATCH 65536 is above 65535"),
             (
-                "1.0.0-dev",
-                "pre-release \"dev\" is not -alpha, -beta or -rc",
+                "1.0.0-nightly",
+                "pre-release \"nightly\" is not one of [\"alpha\", \"beta\", \"dev\", \"pre\", \"rc\", \"test\"]",
+            ),
+            (
+                "1.0.0-rc-1",
+                "pre-release \"rc-1\" is not one of [\"alpha\", \"beta\", \"dev\", \"pre\", \"rc\", \"test\"]",
             ),
             ("1.0.0-rc.x", "pre-release \"rc.x\": \"x\" is not a number"),
             ("1.0.0-rc.4095", "pre-release number 4095 is above 4094"),
@@ -302,7 +317,7 @@ mod tests {
             assert_eq!(
                 e.to_string(),
                 format!(
-                    "version {text} has no rollback index: {reason} (anti-rollback orders MAJOR.MINOR.PATCH up to 65535 each, with an optional pre-release -alpha, -beta or -rc, alone or followed by .N, N at most 4094)"
+                    "version {text} has no rollback index: {reason} (anti-rollback orders MAJOR.MINOR.PATCH up to 65535 each, with an optional pre-release -alpha, -beta, -dev, -pre, -rc or -test, alone or followed by .N, N at most 4094)"
                 )
             );
         }
@@ -331,7 +346,7 @@ mod tests {
             "version 1.5.0 is below the device's minimum version 2.0.0 (anti-rollback)"
         );
         assert!(matches!(
-            check_update(&v("2.0.0-dev"), &v("1.0.0"), None),
+            check_update(&v("2.0.0-nightly"), &v("1.0.0"), None),
             Err(Error::Unorderable { .. })
         ));
     }
