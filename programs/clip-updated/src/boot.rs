@@ -43,41 +43,21 @@ impl Entry {
     }
 }
 
-/// `<product>-<slot>[+N[-M]].conf` → (slot, left, done).
+/// `<product>-<slot>[+LEFT[-DONE]].conf` of this product (contract::update's
+/// grammar, systemd-boot's) → (slot, left, done).
 pub fn parse_name(product: &str, name: &str) -> Option<(Slot, Option<u32>, Option<u32>)> {
-    let stem = name
-        .strip_suffix(".conf")?
-        .strip_prefix(product)?
-        .strip_prefix('-')?;
-    let (slot, counter) = match stem.split_once('+') {
-        Some((s, c)) => (s, Some(c)),
-        None => (stem, None),
-    };
-    let slot = match slot {
-        "a" => Slot::A,
-        "b" => Slot::B,
-        _ => return None,
-    };
-    let Some(counter) = counter else {
-        return Some((slot, None, None));
-    };
-    let (left, done) = match counter.split_once('-') {
-        Some((l, d)) => (l.parse().ok()?, Some(d.parse().ok()?)),
-        None => (counter.parse().ok()?, None),
-    };
-    Some((slot, Some(left), done))
+    let e = contract::update::EntryFile::parse(name).ok()?;
+    if e.product != product {
+        return None;
+    }
+    Some(match e.tries {
+        None => (e.slot, None, None),
+        Some((left, done)) => (e.slot, Some(left), Some(done)),
+    })
 }
 
 pub fn uki_path(product: &str, slot: Slot) -> String {
-    format!("EFI/{product}/{product}-{slot}.efi")
-}
-
-pub fn entry_text(title: &str, product: &str, version: &str, slot: Slot) -> String {
-    format!(
-        "title {title} {version} (slot {})\nversion {version}\nsort-key {product}\nefi /{}\n",
-        slot.as_str().to_ascii_uppercase(),
-        uki_path(product, slot)
-    )
+    contract::update::uki_path(product, slot)
 }
 
 fn options() -> FsOptions {
@@ -117,7 +97,7 @@ impl<'a> Esp<'a> {
         let dir = self
             .fs
             .root_dir()
-            .open_dir("loader/entries")
+            .open_dir(contract::update::ENTRIES_DIR)
             .map_err(io("cannot open loader/entries on the ESP".into()))?;
         let mut out = Vec::new();
         for e in dir.iter() {
@@ -270,7 +250,7 @@ mod tests {
         );
         assert_eq!(
             parse_name("clipos", "clipos-b+3.conf"),
-            Some((Slot::B, Some(3), None))
+            Some((Slot::B, Some(3), Some(0)))
         );
         assert_eq!(
             parse_name("clipos", "clipos-b+0-3.conf"),
@@ -278,6 +258,8 @@ mod tests {
         );
         assert_eq!(parse_name("clipos", "clipos-c.conf"), None);
         assert_eq!(parse_name("clipos", "other-a.conf"), None);
+        // A '+' not followed by a counter is part of the name (boot.c).
         assert_eq!(parse_name("clipos", "clipos-a+x.conf"), None);
+        assert_eq!(parse_name("clipos", "clipos-os-a.conf"), None);
     }
 }

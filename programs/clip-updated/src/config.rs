@@ -52,10 +52,10 @@ pub struct Paths {
 impl Paths {
     pub fn new(root_dir: PathBuf) -> Paths {
         Paths {
-            config: root_dir.join("usr/lib/clip/update.json"),
-            trust_root: root_dir.join("usr/lib/clip/update/root.json"),
+            config: root_dir.join(contract::update::CONFIG_PATH.trim_start_matches('/')),
+            trust_root: root_dir.join(contract::update::ROOT_PATH.trim_start_matches('/')),
             root_dir,
-            state_dir: PathBuf::from("/var/lib/clip-updated"),
+            state_dir: PathBuf::from(contract::update::STATE_DIR),
             cmdline: PathBuf::from("/proc/cmdline"),
             disk: None,
             no_reboot: false,

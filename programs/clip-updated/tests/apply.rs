@@ -176,6 +176,34 @@ fn tampered_payload_is_refused_before_the_disk_is_touched() {
 }
 
 #[test]
+fn payload_not_matching_release_json_is_refused_before_the_disk_is_touched() {
+    let bed = bed_sized(
+        "1.0.0",
+        |_| vec![payload("2.0.0", 4 << 20)],
+        key(2),
+        now().plus_seconds(86400),
+        4 << 20,
+        4 * MIB,
+        MIB,
+        true,
+    );
+    let good = payload("2.0.0", 4 << 20).release.root;
+    refused(
+        &bed,
+        &format!(
+            "error: target clipos/2.0.0/root.erofs.zst decompresses to 4194304 bytes with sha256 {}; \
+             release.json says 4194304 bytes with sha256 {}\n",
+            {
+                let mut b = payload("2.0.0", 4 << 20).files["root.erofs"].clone();
+                b[12345] ^= 1;
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&b))
+            },
+            good.sha256
+        ),
+    );
+}
+
+#[test]
 fn wrong_signing_key_is_refused() {
     let bed = bed(
         "1.0.0",

@@ -126,6 +126,9 @@ pub struct Publish<'a> {
     pub online: SigningKey,
     pub timestamp_expires: Time,
     pub version: u64,
+    /// root.erofs.zst decompresses to other bytes than release.json says,
+    /// though TUF signs it (a compromised build host, say).
+    pub corrupt_root: bool,
 }
 
 /// A repository: root v1 (root and targets key 1, snapshot/timestamp key 2).
@@ -166,7 +169,11 @@ pub fn repo(dir: &Path, p: &Publish<'_>) -> Repo {
             &mut targets,
         );
         for (name, data) in &r.files {
-            let z = zstd::encode_all(&data[..], 3).unwrap();
+            let mut bytes = data.clone();
+            if p.corrupt_root && name == "root.erofs" {
+                bytes[12345] ^= 1;
+            }
+            let z = zstd::encode_all(&bytes[..], 3).unwrap();
             put(
                 &format!("{name}.zst"),
                 &z,
@@ -353,7 +360,9 @@ impl Bed {
 
     /// Runs clip-updated with the bed's paths.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_clip-updated"));
+        let bin =
+            option_env!("CARGO_BIN_EXE_clip-updated").expect("run from the integration tests");
+        let mut c = Command::new(bin);
         c.args(args)
             .arg("--root-dir")
             .arg(self.path("root"))
@@ -380,7 +389,16 @@ pub fn bed(
     online: SigningKey,
     ts_expires: Time,
 ) -> Bed {
-    bed_sized(running, p_of, online, ts_expires, 4 << 20, 4 * MIB, MIB)
+    bed_sized(
+        running,
+        p_of,
+        online,
+        ts_expires,
+        4 << 20,
+        4 * MIB,
+        MIB,
+        false,
+    )
 }
 
 pub fn bed_sized(
@@ -391,6 +409,7 @@ pub fn bed_sized(
     root_len: usize,
     root_size: u64,
     verity_size: u64,
+    corrupt_root: bool,
 ) -> Bed {
     let dir = tempfile::tempdir().unwrap();
     let v1 = payload(running, root_len);
@@ -404,6 +423,7 @@ pub fn bed_sized(
             online,
             timestamp_expires: ts_expires,
             version: 1,
+            corrupt_root,
         },
     );
     disk(&dir.path().join("disk.img"), &v1, root_size, verity_size);
