@@ -406,3 +406,79 @@ fn interrupted_publish_leaves_the_previous_publication() {
         release_file(&v2, "root.erofs")
     );
 }
+
+/// `clip repo refresh` re-signs the timestamp alone while the snapshot
+/// outlives it, the snapshot too when it would expire first (naming the same
+/// targets; both clients accept the result), and refuses when the targets
+/// themselves would expire first, which needs the offline key.
+#[test]
+fn refresh_resigns_the_snapshot_when_needed() {
+    let base = scratch("repo_publish-refresh");
+    let keys = key_set("repo");
+    let repo = base.join("repo");
+    init(&repo, &keys);
+    let v1 = fake_build(&base, "1.0.0");
+    let expiry = [
+        "--expires-in",
+        "10d",
+        "--snapshot-expires-in",
+        "2d",
+        "--timestamp-expires-in",
+        "1d",
+    ];
+    publish(&repo, &v1, &keys, &expiry).assert_success();
+    let refresh = |ts: &str| {
+        repo_cmd(&[
+            "refresh",
+            path(&repo),
+            "--keys",
+            path(&keys),
+            "--timestamp-expires-in",
+            ts,
+        ])
+    };
+    let out = refresh("1d");
+    out.assert_success();
+    assert!(
+        out.stdout.contains("timestamp version 3, expires "),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("snapshot version"), "{}", out.stdout);
+    assert!(!repo.join("metadata/3.snapshot.json").exists());
+
+    let out = refresh("3d");
+    out.assert_success();
+    assert!(
+        out.stdout.contains("; snapshot version 3"),
+        "{}",
+        out.stdout
+    );
+    let snapshot: Value =
+        serde_json::from_slice(&fs::read(repo.join("metadata/3.snapshot.json")).unwrap()).unwrap();
+    assert_eq!(snapshot["signed"]["meta"]["targets.json"]["version"], 2);
+    let targets: Value =
+        serde_json::from_slice(&fs::read(repo.join("metadata/2.targets.json")).unwrap()).unwrap();
+    // Never past the targets' expiry (--expires-in defaults to 365d).
+    assert_eq!(snapshot["signed"]["expires"], targets["signed"]["expires"]);
+
+    let timestamp_before = fs::read(repo.join("metadata/timestamp.json")).unwrap();
+    refresh("11d")
+        .expect(1)
+        .stderr_has(&format!(
+            "targets version 2 expires at {}, before the new timestamp would (",
+            targets["signed"]["expires"].as_str().unwrap()
+        ))
+        .stderr_has("publish with the offline key (clip repo publish) to re-sign it");
+    assert_eq!(
+        fs::read(repo.join("metadata/timestamp.json")).unwrap(),
+        timestamp_before
+    );
+
+    let root = keys.join("update-root.json");
+    let names = ["clipos/1.0.0/release.json"];
+    let served = serve(&repo);
+    ngclient(&served.url, &root, &base.join("python"), &names).unwrap();
+    our_client(&served.url, &root, &names).unwrap();
+    repo_cmd(&["list", path(&repo)]).assert_success();
+}

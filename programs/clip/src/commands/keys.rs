@@ -55,8 +55,9 @@ pub enum KeysCommand {
     /// a PCR-policy key in DIR.
     ///
     /// Writes PK/KEK/db .key .crt .cer .esl .auth, noPK.auth, owner.guid,
-    /// update.key, update.pub, pcr-policy.key, pcr-policy.pub and
-    /// keys.json. Private keys are mode 0600. Times come from
+    /// update.key, update.pub, update-online.key, update-online.pub,
+    /// update-root.json (the update repository's TUF root), pcr-policy.key,
+    /// pcr-policy.pub and keys.json. Private keys are mode 0600. Times come from
     /// SOURCE_DATE_EPOCH when it is set.
     Generate {
         /// Directory for the key set; created (mode 0700) if missing. An
@@ -65,8 +66,9 @@ pub enum KeysCommand {
         /// Replace the files of an existing key set in DIR.
         #[arg(long, conflicts_with = "add_missing")]
         force: bool,
-        /// Add the keys an existing set in DIR lacks (the PCR-policy key of
-        /// sets made before it existed); every existing key is kept.
+        /// Add the keys an existing set in DIR lacks (the PCR-policy key,
+        /// the online update key and update-root.json of sets made before
+        /// they existed); every existing key is kept.
         #[arg(long)]
         add_missing: bool,
         /// Name in the certificate subjects ("NAME PK", "NAME KEK", "NAME db").
@@ -1344,6 +1346,24 @@ mod tests {
         let err = commit(dir.path(), staging.path(), &names, false).unwrap_err();
         assert!(format!("{err:#}").contains("appeared meanwhile"), "{err:#}");
         assert_eq!(contents(dir.path(), &names), vec![None, Some("old".into())]);
+    }
+
+    #[test]
+    fn ten_years_later() {
+        let at = |t: &str| tuf::Time::parse(t).unwrap();
+        let later = |t: &str| years_after(at(t), 10).unwrap().to_string();
+        assert_eq!(later("2024-01-02T03:04:05Z"), "2034-01-02T03:04:05Z");
+        // 29 February of a leap year: 28 February ten years on (2034 is
+        // not a leap year), 29 February when it is (2040).
+        assert_eq!(later("2024-02-29T12:00:00Z"), "2034-02-28T12:00:00Z");
+        assert_eq!(later("2020-02-29T12:00:00Z"), "2030-02-28T12:00:00Z");
+        assert_eq!(
+            years_after(at("2028-02-29T00:00:00Z"), 12)
+                .unwrap()
+                .to_string(),
+            "2040-02-29T00:00:00Z"
+        );
+        assert!(years_after(at("9995-01-01T00:00:00Z"), 10).is_err());
     }
 
     #[test]

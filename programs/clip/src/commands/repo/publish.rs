@@ -93,12 +93,12 @@ pub fn init(args: InitArgs) -> Result<()> {
     }
     write_metadata(repo, &root_file_name(1), &keys.root_bytes)?;
     let now = now()?;
-    let (expires, timestamp_expires) = args.expiry.times(now);
+    let (expires, snapshot_expires, timestamp_expires) = args.expiry.times(now);
     let p = Publication {
         targets_version: 1,
         targets_expires: expires,
         snapshot_version: 1,
-        snapshot_expires: expires,
+        snapshot_expires,
         timestamp_version: 1,
         timestamp_expires,
     };
@@ -183,7 +183,7 @@ pub fn publish_release(args: PublishArgs) -> Result<()> {
         );
     }
     let now = now()?;
-    let (expires, timestamp_expires) = args.expiry.times(now);
+    let (expires, snapshot_expires, timestamp_expires) = args.expiry.times(now);
     let out_dir = repo
         .join(TARGETS_DIR)
         .join(&release.product)
@@ -217,7 +217,7 @@ pub fn publish_release(args: PublishArgs) -> Result<()> {
         targets_version: current.0 + 1,
         targets_expires: expires,
         snapshot_version: current.1 + 1,
-        snapshot_expires: expires,
+        snapshot_expires,
         timestamp_version: current.2 + 1,
         timestamp_expires,
     };
@@ -372,7 +372,7 @@ pub fn refresh(args: RefreshArgs) -> Result<()> {
     let client = verified_for_signing(repo)?;
     let (targets_version, snapshot_version, timestamp_version) = current_versions(&client)?;
     let now = now()?;
-    let (expires, timestamp_expires) = args.expiry.times(now);
+    let (_, snapshot_expires_new, timestamp_expires) = args.expiry.times(now);
     let root = keys_root(repo, &keys)?;
     let targets = client.targets().context("internal error: no targets")?;
     if targets.expires <= timestamp_expires {
@@ -402,7 +402,7 @@ pub fn refresh(args: RefreshArgs) -> Result<()> {
                 &root,
                 new_snapshot(
                     snapshot_version + 1,
-                    expires.min(targets.expires),
+                    snapshot_expires_new.min(targets.expires),
                     &targets_md,
                 ),
                 &[&keys.online],

@@ -27,6 +27,10 @@ pub struct ExpiryArgs {
     /// How long targets and snapshot stay valid (Nd, Nh, Nm or Ns).
     #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_duration)]
     pub expires_in: i64,
+    /// How long the snapshot stays valid, when not --expires-in (Nd, Nh,
+    /// Nm or Ns; `refresh` never makes it outlive the targets).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub snapshot_expires_in: Option<i64>,
     /// How long the timestamp stays valid (Nd, Nh, Nm or Ns).
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
     pub timestamp_expires_in: i64,
@@ -38,10 +42,11 @@ pub struct ExpiryArgs {
 }
 
 impl ExpiryArgs {
-    /// (targets and snapshot expiry, timestamp expiry) counted from `now`.
-    pub fn times(&self, now: Time) -> (Time, Time) {
+    /// (targets, snapshot, timestamp) expiry counted from `now`.
+    pub fn times(&self, now: Time) -> (Time, Time, Time) {
         (
             now.plus_seconds(self.expires_in),
+            now.plus_seconds(self.snapshot_expires_in.unwrap_or(self.expires_in)),
             self.timestamp_expires
                 .unwrap_or_else(|| now.plus_seconds(self.timestamp_expires_in)),
         )
@@ -236,4 +241,24 @@ pub fn verified_for_signing(repo: &Path) -> Result<Client> {
 /// interrupted publish, which no timestamp names).
 pub fn write_metadata(repo: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     crate::blockio::write_file_atomically(&repo.join(METADATA_DIR).join(name), bytes, 0o644, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("365d"), Ok(365 * 86_400));
+        assert_eq!(parse_duration("12h"), Ok(43_200));
+        assert_eq!(parse_duration("30m"), Ok(1_800));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        for bad in ["", "d", "7", "7w", "-1d", "1.5d", "99999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_duration("0d"),
+            Err("\"0d\": a duration must be positive".to_owned())
+        );
+    }
 }
