@@ -15,12 +15,20 @@ pub const PRESET_FILE: &str = "usr/lib/systemd/system-preset/00-clip.preset";
 /// locked, and the serial console must show boot progress only (the
 /// getty generator would otherwise start `serial-getty@ttyS0` because of
 /// `console=ttyS0`). A product enabling one of these keeps it unmasked.
+///
+/// systemd-bless-boot.service is masked too: its generator pulls it in
+/// when systemd-boot counted the boot (`LoaderBootCountPath`), and it would
+/// remove the entry's counter at boot-complete.target by itself. The update
+/// daemon marks a slot good instead (`clip-updated mark-good`, after the
+/// product's health checks), because marking good also raises the device's
+/// minimum version (docs/update.md).
 pub const MASKED: &[&str] = &[
     "getty.target",
     "getty@.service",
     "serial-getty@.service",
     "console-getty.service",
     "container-getty@.service",
+    "systemd-bless-boot.service",
 ];
 
 /// The boot target: no display manager.
@@ -139,7 +147,8 @@ mod tests {
             [
                 "getty@.service",
                 "console-getty.service",
-                "container-getty@.service"
+                "container-getty@.service",
+                "systemd-bless-boot.service"
             ]
         );
     }

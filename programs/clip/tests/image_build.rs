@@ -235,6 +235,47 @@ fn root_has_no_suid_files_and_is_configured() {
             .is_ok(),
         "systemd-networkd.service is not enabled"
     );
+    // The update daemon (docs/update.md, "Device"): the static binary, the
+    // product's [update] as update.json, the key set's update-root.json as
+    // the trust root, its units enabled (clip-health through
+    // boot-complete.target.requires/), systemd-bless-boot masked.
+    let daemon = std::fs::read(tree.join("usr/bin/clip-updated")).unwrap();
+    assert_eq!(
+        daemon,
+        std::fs::read(programs().join("clip-updated")).unwrap()
+    );
+    let update: contract::update::UpdateConfig =
+        serde_json::from_slice(&std::fs::read(tree.join("usr/lib/clip/update.json")).unwrap())
+            .unwrap();
+    assert_eq!(update, contract::update::UpdateConfig::default());
+    assert_eq!(
+        std::fs::read(tree.join("usr/lib/clip/update/root.json")).unwrap(),
+        std::fs::read(out.join("keys/update-root.json")).unwrap()
+    );
+    let timer =
+        std::fs::read_to_string(tree.join("usr/lib/systemd/system/clip-updated.timer")).unwrap();
+    assert!(
+        timer.contains("\nOnBootSec=5s\nOnUnitActiveSec=3600s\n"),
+        "{timer}"
+    );
+    for (link, unit) in [
+        ("timers.target.wants", "clip-updated.timer"),
+        ("boot-complete.target.requires", "clip-health.service"),
+        ("multi-user.target.wants", "clip-mark-good.service"),
+    ] {
+        let target = std::fs::read_link(tree.join(format!("etc/systemd/system/{link}/{unit}")))
+            .unwrap_or_else(|e| panic!("{link}/{unit}: {e}"));
+        assert_eq!(
+            target,
+            Path::new(&format!("/usr/lib/systemd/system/{unit}"))
+        );
+    }
+    assert_eq!(
+        std::fs::read_link(tree.join("etc/systemd/system/systemd-bless-boot.service")).unwrap(),
+        Path::new("/dev/null"),
+        "systemd-bless-boot.service is not masked"
+    );
+
     // No kernel or Debian initrd left in the root: they live in the UKI
     // (the kernel's config file may stay).
     let boot: Vec<String> = std::fs::read_dir(tree.join("boot"))

@@ -43,6 +43,8 @@ pub fn programs() -> &'static Path {
                 "clip-init",
                 "-p",
                 "clip-status",
+                "-p",
+                "clip-updated",
             ])
             .args(["--target", "x86_64-unknown-linux-gnu", "--target-dir"])
             .arg(&target)
@@ -54,7 +56,7 @@ pub fn programs() -> &'static Path {
         let bin = target.join("x86_64-unknown-linux-gnu/release");
         let dir = tmp().join("programs");
         std::fs::create_dir_all(&dir).unwrap();
-        for name in ["clip-init", "clip-status"] {
+        for name in ["clip-init", "clip-status", "clip-updated"] {
             std::fs::copy(bin.join(name), dir.join(name)).unwrap();
         }
         std::fs::copy(
@@ -84,6 +86,7 @@ pub fn built() -> &'static Path {
             file_sha(clip_path()),
             file_sha(&programs.join("clip-init")),
             file_sha(&programs.join("clip-status")),
+            file_sha(&programs.join("clip-updated")),
             file_sha(&product.join("product.toml")),
         ]
         .join("\n");

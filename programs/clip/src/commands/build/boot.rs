@@ -149,31 +149,19 @@ pub fn uki(
     Ok((image, pcr11))
 }
 
-/// ESP path of a slot's UKI.
-pub fn uki_path(product: &str, slot: Slot) -> String {
-    format!("EFI/{product}/{product}-{slot}.efi")
-}
-
-/// Loader entry file name of a slot.
-pub fn entry_name(product: &str, slot: Slot) -> String {
-    format!("{product}-{slot}.conf")
-}
-
-/// A type #1 entry running the slot's UKI.
-pub fn loader_entry(pretty_name: &str, product: &str, version: &str, slot: Slot) -> String {
-    format!(
-        "title {pretty_name} {version} (slot {})\nversion {version}\nsort-key {product}\nefi /{}\n",
-        slot.as_str().to_ascii_uppercase(),
-        uki_path(product, slot)
-    )
-}
-
-/// loader.conf: boot the default slot at once; no editor (the command line
-/// is signed inside the UKI anyway), no auto-added entries (firmware setup,
+/// loader.conf: boot the default at once; no editor (the command line is
+/// signed inside the UKI anyway), no auto-added entries (firmware setup,
 /// other EFI programs).
-pub fn loader_conf(default_entry: &str) -> String {
+///
+/// `default <product>-*`: systemd-boot 257 (src/boot/boot.c,
+/// config_entry_compare) sorts entries with no tries left (`+0-N`) last,
+/// then by `sort-key`, then by `version`, newest first, and takes the first
+/// entry matching the `default` glob. Both slots' entries match and share
+/// the sort key, so it boots the newest version with tries left, and the
+/// other slot once the new one's tries ran out (docs/update.md).
+pub fn loader_conf(product: &str) -> String {
     format!(
-        "default {default_entry}\ntimeout 0\neditor no\nauto-entries no\nauto-firmware no\nsecure-boot-enroll off\n"
+        "default {product}-*\ntimeout 0\neditor no\nauto-entries no\nauto-firmware no\nsecure-boot-enroll off\n"
     )
 }
 
@@ -198,11 +186,7 @@ mod tests {
                 "01".repeat(32)
             )
         );
-        assert!(
-            loader_entry("CLIP OS", "clipos", "1.0", Slot::A)
-                .contains("efi /EFI/clipos/clipos-a.efi\n")
-        );
-        assert!(loader_conf("clipos-a.conf").starts_with("default clipos-a.conf\n"));
+        assert!(loader_conf("clipos").starts_with("default clipos-*\ntimeout 0\n"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod ids;
 mod initramfs;
 mod manifest;
 pub mod release;
+mod update;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -321,6 +322,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let pcr_policy = boot::pcr_policy(&keys_dir)?;
     let pcr_policy_pkfp = pcr_policy.pkfp()?;
+    let update_files = update::load(&programs, &keys_dir, &product.update)?;
+    initramfs::check_static(&update_files.daemon, "clip-updated")?;
 
     // The release: from the cache when every input is unchanged.
     steps.step("release");
@@ -336,6 +339,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
             clip_init_sha256: release::sha256_hex(&clip_init),
             clip_status_sha256: release::sha256_hex(&clip_status),
             clip_status_unit_sha256: release::sha256_hex(&clip_status_unit),
+            update_sha256: update_files.sha256(),
             db_cert_sha256: release::sha256_hex(&db_cert_der),
             pcr_policy_pkfp: pcr_policy_pkfp.clone(),
             clip_sha256: clip_sha256.clone(),
@@ -370,6 +374,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
                 clip_init: &clip_init,
                 clip_status: clip_status.clone(),
                 clip_status_unit: clip_status_unit.clone(),
+                update: &update_files,
                 signer: &signer,
                 pcr_policy: &pcr_policy,
                 root_limit: sizes.root,
@@ -401,26 +406,22 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let slot_a = rel
         .boot_params(Slot::A)
         .context("internal error: the release's verity parameters")?;
-    let entry_a = boot::entry_name(&product.name, Slot::A);
+    // A fresh image's slot is good: its entry has no boot counter.
+    let entry_a = contract::update::entry_file(&product.name, Slot::A, None);
     let mut esp = esp::Esp::new()
         .fat32(true)
         .volume_id(ids::volume_id(&product.name, &product.version));
     esp.add(esp::BOOT_X64, sdboot_signed.clone())?;
     esp.add("EFI/systemd/systemd-bootx64.efi", sdboot_signed)?;
-    esp.add(&boot::uki_path(&product.name, Slot::A), uki_a)?;
+    esp.add(&contract::update::uki_path(&product.name, Slot::A), uki_a)?;
     esp.add(
         "loader/loader.conf",
-        boot::loader_conf(&entry_a).into_bytes(),
+        boot::loader_conf(&product.name).into_bytes(),
     )?;
     esp.add(
-        &format!("loader/entries/{entry_a}"),
-        boot::loader_entry(
-            &product.pretty_name,
-            &product.name,
-            &product.version,
-            Slot::A,
-        )
-        .into_bytes(),
+        &format!("{}/{entry_a}", contract::update::ENTRIES_DIR),
+        contract::update::entry_text(&product.pretty_name, &product.name, &rel.version, Slot::A)
+            .into_bytes(),
     )?;
     let esp_bytes = esp.build(sizes.esp).context("cannot build the ESP")?;
 
@@ -559,6 +560,7 @@ struct MakeRelease<'a, 's> {
     clip_init: &'a [u8],
     clip_status: Vec<u8>,
     clip_status_unit: Vec<u8>,
+    update: &'a update::UpdateFiles,
     signer: &'a boot::Signer,
     pcr_policy: &'a crate::commands::uki::PcrPolicy,
     root_limit: u64,
@@ -580,7 +582,7 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
     let mtime = u32::try_from(m.epoch)
         .context("SOURCE_DATE_EPOCH does not fit the initramfs' 32-bit timestamps")?;
     m.steps.step("root tree");
-    let extra_files = [
+    let mut extra_files = vec![
         rootfs::ExtraFile {
             path: "/usr/bin/clip-status".into(),
             contents: m.clip_status.clone(),
@@ -592,7 +594,9 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
             mode: 0o644,
         },
     ];
-    let extra_services = ["clip-status.service".to_owned()];
+    extra_files.extend(m.update.extra_files());
+    let mut extra_services = vec!["clip-status.service".to_owned()];
+    extra_services.extend(update::ENABLED.iter().map(|u| (*u).to_owned()));
     let request = rootfs::TreeRequest {
         product,
         cache_dir: m.cache,

@@ -58,6 +58,9 @@ pub struct Inputs<'a> {
     pub clip_init_sha256: String,
     pub clip_status_sha256: String,
     pub clip_status_unit_sha256: String,
+    /// `update::UpdateFiles::sha256`: clip-updated, its units, update.json
+    /// and the trust root.
+    pub update_sha256: String,
     pub db_cert_sha256: String,
     pub pcr_policy_pkfp: String,
     pub clip_sha256: String,
