@@ -230,6 +230,15 @@ fn refusals() {
     assert_eq!(listing(&repo.join("metadata")), metadata_before);
     assert_eq!(listing(&repo.join("targets/clipos")), ["1.0.0"]);
 
+    // `list` of a directory that is no repository: nothing checked, exit 1.
+    repo_cmd(&["list", path(&base)])
+        .expect(1)
+        .stderr_has(&format!(
+            "{} is not a repository: it has no {}/metadata/1.root.json",
+            base.display(),
+            base.display()
+        ));
+
     // An older version after a newer one: the repository takes it (it
     // lists what exists); the device's anti-rollback rule refuses to install it.
     let older = fake_build(&base, "0.9.0");
@@ -289,7 +298,8 @@ fn expired_timestamp_refused_then_refreshed() {
 }
 
 /// (c) A flipped byte in a stored target: both clients refuse it (hash
-/// mismatch) and `clip repo list` reports it, exit 3.
+/// mismatch) and `clip repo list` reports it, exit 3; so it does for
+/// tampered metadata.
 #[test]
 fn tampered_target_refused() {
     let base = scratch("repo_publish-tampered");
@@ -322,6 +332,19 @@ fn tampered_target_refused() {
     repo_cmd(&["list", path(&repo)])
         .expect(3)
         .stderr_has("target clipos/1.0.0/root.verity.zst does not match the sha256 hash");
+
+    // Tampered metadata: the targets' hash in the snapshot no longer holds.
+    let targets = repo.join("metadata/2.targets.json");
+    let text = fs::read_to_string(&targets).unwrap();
+    fs::write(
+        &targets,
+        text.replacen("\"version\":2}}", "\"version\":3}}", 1),
+    )
+    .unwrap();
+    repo_cmd(&["list", path(&repo)]).expect(3).stderr_has(&format!(
+        "{} does not verify: 2.targets.json: targets metadata does not match the sha256 hash the snapshot names: expected ",
+        repo.display()
+    ));
 }
 
 /// Clears the immutable attribute even when the test fails.

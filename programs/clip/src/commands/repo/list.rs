@@ -10,12 +10,12 @@ use std::fs;
 use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
-use tuf::repository::target_file_name;
+use tuf::repository::{root_file_name, target_file_name};
 
-use super::store::{TARGETS_DIR, Unverified, now, verified};
+use super::store::{METADATA_DIR, TARGETS_DIR, Unverified, now, verified};
 use crate::{IntegrityFailure, output};
 
 #[derive(Debug, Args)]
@@ -32,6 +32,15 @@ pub fn run(args: ListArgs) -> Result<()> {
     let fail = |e: anyhow::Error| -> anyhow::Error {
         IntegrityFailure(format!("{} does not verify: {e:#}", repo.display())).into()
     };
+    // Nothing to check is not a check that failed (exit 1, not 3).
+    let first = repo.join(METADATA_DIR).join(root_file_name(1));
+    if !first.is_file() {
+        bail!(
+            "{} is not a repository: it has no {}",
+            repo.display(),
+            first.display()
+        );
+    }
     let client = verified(repo, now()?).map_err(|Unverified(e)| fail(e))?;
     let targets = client.targets().context("internal error: no targets")?;
     let mut problems = Vec::new();
