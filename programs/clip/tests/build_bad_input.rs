@@ -257,7 +257,8 @@ fn build_adds_the_pcr_policy_key_to_its_own_key_set() {
         ],
     );
     run.expect(1).stderr_has(&format!(
-        "added a PCR-policy key to {} (its set predates the key); every other key is kept",
+        "added the keys its set lacked (PCR-policy key, online update key, update-root.json) \
+         to {}; every other key is kept",
         keys.display()
     ));
     assert_nothing_built(&out);

@@ -313,10 +313,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
     // with --keys is the user's: boot::pcr_policy says how to add it.
     let pcr_key_added = args.keys.is_none()
         && crate::commands::keys::add_missing_keys(&keys_dir)
-            .with_context(|| format!("cannot add the PCR-policy key to {}", keys_dir.display()))?;
+            .with_context(|| format!("cannot add the missing keys to {}", keys_dir.display()))?;
     if pcr_key_added {
         tracing::warn!(
-            "added a PCR-policy key to {} (its set predates the key); every other key is kept",
+            "added the keys its set lacked (PCR-policy key, online update key, update-root.json) \
+             to {}; every other key is kept",
             keys_dir.display()
         );
     }
