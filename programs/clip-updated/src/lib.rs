@@ -270,6 +270,7 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
                 f.sha256
             );
         }
+        tracing::info!(target = %target, "payload checked: TUF hash of the compressed bytes, release.json's of the uncompressed ones");
         payloads.push(path);
     }
     let params = release
@@ -318,6 +319,7 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
         written += n;
     }
     disk.sync()?;
+    tracing::info!(written, "slot {inactive} written and synced");
     let tree = verity::Params {
         hash_type: verity::HashType::Normal,
         algorithm: verity::HashAlgorithm::Sha256,
@@ -327,7 +329,7 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
         salt: params.salt.clone(),
     };
     let data_len = params.data_blocks * u64::from(contract::cmdline::BLOCK_SIZE);
-    let (_, root) = disk.read_back(&parts.root, data_len, Some(tree))?;
+    let (root_sha, root) = disk.read_back(&parts.root, data_len, Some(tree))?;
     let root = root.context("internal error: no root hash")?;
     if root != params.root_hash {
         bail!(
@@ -340,7 +342,12 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
         (&release.root, &parts.root),
         (&release.verity.file, &parts.verity),
     ] {
-        let (sha, _) = disk.read_back(p, f.size, None)?;
+        // The root's sha256 came with its tree when it covers the file.
+        let sha = if f.name == release.root.name && f.size == data_len {
+            root_sha.clone()
+        } else {
+            disk.read_back(p, f.size, None)?.0
+        };
         if sha != f.sha256 {
             bail!(
                 "partition {} read back has sha256 {sha}, release.json says {} for {}",
@@ -350,7 +357,9 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
             );
         }
     }
+    tracing::info!("slot {inactive} read back: verity root hash and sha256 match release.json");
     disk.set_slot_entries(inactive, &params.root_hash)?;
+    tracing::info!("GPT entries of slot {inactive} updated");
     let entry = contract::update::entry_file(&running.product, inactive, Some((boot::TRIES, 0)));
     {
         let esp = Esp::open(&disk.file, esp_start, esp_len, &running.product)?;

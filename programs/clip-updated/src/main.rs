@@ -85,6 +85,18 @@ fn out(text: &str) -> Result<()> {
         .context("cannot write to stdout")
 }
 
+/// VmHWM of /proc/self/status ("12345 kB"), or why it is unknown.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| format!("{} (VmHWM)", v.trim()))
+        })
+        .unwrap_or_else(|| "unknown (no VmHWM in /proc/self/status)".into())
+}
+
 fn run(cli: Cli) -> Result<()> {
     let mut paths = Paths::new(cli.root_dir.clone());
     if let Some(c) = cli.config {
@@ -153,26 +165,41 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Apply { json } => match clip_updated::apply(&paths)? {
-            Some(r) => {
-                if json {
-                    out(&serde_json::to_string(&r)?)?;
-                } else {
-                    out(&format!("Installed: {} in slot {}", r.installed, r.slot))?;
-                    out(&format!("Entry: {}", r.entry))?;
-                    out(&format!("Downloaded: {} bytes", r.downloaded_bytes))?;
-                    out(&format!("Written: {} bytes", r.written_bytes))?;
+        Command::Apply { json } => {
+            let started = std::time::Instant::now();
+            let report = clip_updated::apply(&paths)?;
+            let took = started.elapsed();
+            match (report, took) {
+                (Some(r), took) => {
+                    if json {
+                        out(&serde_json::to_string(&r)?)?;
+                    } else {
+                        out(&format!("Installed: {} in slot {}", r.installed, r.slot))?;
+                        out(&format!("Entry: {}", r.entry))?;
+                        out(&format!("Downloaded: {} bytes", r.downloaded_bytes))?;
+                        out(&format!("Written: {} bytes", r.written_bytes))?;
+                    }
+                    // The figures of docs/update.md ("Figures"): the whole apply
+                    // (download, checks, write, read-back, GPT, ESP) against the
+                    // bytes written, and this process's peak RSS.
+                    let ms = took.as_millis().max(1);
+                    out(&format!(
+                        "Apply time: {ms} ms for {} bytes written ({} MiB/s)",
+                        r.written_bytes,
+                        u128::from(r.written_bytes) * 1000 / ms / (1 << 20)
+                    ))?;
+                    out(&format!("Peak RSS: {}", peak_rss()))?;
+                    if r.reboot {
+                        let status = std::process::Command::new("systemctl")
+                            .arg("reboot")
+                            .status()
+                            .context("cannot run systemctl reboot")?;
+                        anyhow::ensure!(status.success(), "systemctl reboot exited with {status}");
+                    }
                 }
-                if r.reboot {
-                    let status = std::process::Command::new("systemctl")
-                        .arg("reboot")
-                        .status()
-                        .context("cannot run systemctl reboot")?;
-                    anyhow::ensure!(status.success(), "systemctl reboot exited with {status}");
-                }
+                (None, _) => out("Installed: nothing (the newest version is installed already)")?,
             }
-            None => out("Installed: nothing (the newest version is installed already)")?,
-        },
+        }
         Command::Health => {
             let n = clip_updated::health(&paths)?;
             out(&format!("Health: {n} checks passed"))?;
