@@ -114,13 +114,27 @@ impl PcrSignature {
         value: &Digest,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self, Error> {
+        Self::sign_approved(key, public, &policy_digest(value), &[], rng)
+    }
+
+    /// Signs the approval of any policy digest with `policy_ref` (the
+    /// anti-rollback policy of docs/anti-rollback.md: PolicyPCR(11) then
+    /// PolicyNV, policyRef `clip.rollback`). systemd ignores an entry
+    /// whose `pol` is not the PCR 11 policy it computes.
+    pub fn sign_approved(
+        key: &RsaPrivateKey,
+        public: Option<&RsaPublicKey>,
+        policy: &PolicyDigest,
+        policy_ref: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, Error> {
         let own = key.to_public_key();
         if public.is_some_and(|p| *p != own) {
             return Err(Error::KeyMismatch);
         }
         check_public_key(&own)?;
-        let policy = policy_digest(value);
-        let a_hash = policy::approval_hash(&policy, &[]);
+        let policy = *policy;
+        let a_hash = policy::approval_hash(&policy, policy_ref);
         let signature = key
             .sign_with_rng(rng, Pkcs1v15Sign::new::<Sha256>(), &a_hash)
             .map_err(|e| Error::Sign(e.to_string()))?;
@@ -135,6 +149,11 @@ impl PcrSignature {
     /// hash of `policy` with an empty policyRef, by `key`, whose
     /// fingerprint must be `key_fingerprint`.
     pub fn verify(&self, key: &RsaPublicKey) -> Result<(), Error> {
+        self.verify_with_ref(key, &[])
+    }
+
+    /// [`Self::verify`] with a policyRef.
+    pub fn verify_with_ref(&self, key: &RsaPublicKey, policy_ref: &[u8]) -> Result<(), Error> {
         let bad = || Error::BadSignature {
             policy: hex::encode(self.policy),
             fingerprint: hex::encode(self.key_fingerprint),
@@ -142,7 +161,7 @@ impl PcrSignature {
         if fingerprint(key)? != self.key_fingerprint {
             return Err(bad());
         }
-        let a_hash = policy::approval_hash(&self.policy, &[]);
+        let a_hash = policy::approval_hash(&self.policy, policy_ref);
         key.verify(Pkcs1v15Sign::new::<Sha256>(), &a_hash, &self.signature)
             .map_err(|_| bad())
     }

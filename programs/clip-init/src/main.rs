@@ -133,6 +133,7 @@ fn run() -> Result<Infallible> {
     // Anti-rollback: the TPM's minimum before anything is unsealed.
     let release = antirollback::release(sysroot)?;
     tpm.rollback_check(&release)?;
+    tpm.set_release(release.clone());
     let opened = statecrypt::open(&state_part.dev, &config, sysroot, &mut tpm)?;
     let state_dir = statefs::mount_state(sysroot, &opened.node, opened.fresh)?;
     state::apply(sysroot, &state_dir, &config)?;

@@ -37,6 +37,8 @@ const PCR_PUBLIC_KEY: &str = "/.extra/tpm2-pcr-public-key.pem";
 /// The TPM, if the machine has one.
 pub struct TpmKey {
     tpm: Option<Tpm<Device>>,
+    /// The running release (anti-rollback), once known.
+    release: Option<rollback::Indexed>,
     /// Why there is none.
     missing: String,
 }
@@ -69,11 +71,13 @@ impl TpmKey {
                 }
                 Self {
                     tpm: Some(tpm),
+                    release: None,
                     missing: String::new(),
                 }
             }
             Err(e) => Self {
                 tpm: None,
+                release: None,
                 missing: e.to_string(),
             },
         }
@@ -98,6 +102,11 @@ impl TpmKey {
             PolicyKey::from_pem(&pem)
                 .with_context(|| format!("{PCR_PUBLIC_KEY} is not a usable PCR-policy key")),
         )
+    }
+
+    /// The running release, for the seal bound to the minimum.
+    pub fn set_release(&mut self, release: rollback::Indexed) {
+        self.release = Some(release);
     }
 
     /// Refuses the boot if the TPM's anti-rollback minimum is above
@@ -155,14 +164,7 @@ impl TpmKey {
             return;
         };
         let raised = (|| -> Result<rollback::tpm::Raised> {
-            let pcr11 = tpm2::pcr_read(tpm, &[11]).context("cannot read PCR 11")?;
-            let value = pcr11.first().map(|(_, v)| *v).unwrap_or_default();
-            let approved = policy::pcr(
-                &policy::EMPTY,
-                PcrSelection::of(&[11]).unwrap_or_default(),
-                &[value],
-            );
-            let signature = find_signature(&approved)?;
+            let (approved, signature) = current_approval(tpm)?;
             Ok(rollback::tpm::raise(
                 tpm,
                 &key,
@@ -219,7 +221,33 @@ impl TpmKey {
             .with_context(|| format!("{PCR_PUBLIC_KEY} is not a usable PCR-policy key"))?;
         let mut secret = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut *secret);
-        let sealed = tpm2::seal(
+        // Anti-rollback: when the UKI carries the bound approval for this
+        // release, the TPM minimum is set to this release first (the bound
+        // policy needs a written index), and the key sealed under
+        // PolicyAuthorize(key, "clip.rollback").
+        let bound = match &self.release {
+            Some(release) => bound_approval(tpm, &policy_key, release.index)?,
+            None => None,
+        };
+        let mut policy_ref: &[u8] = &[];
+        if let (Some(_), Some(release)) = (&bound, &self.release) {
+            let (approved, signature) = current_approval(tpm)?;
+            let raised =
+                rollback::tpm::raise(tpm, &policy_key, (&approved, &signature), release.index)
+                    .context("anti-rollback: cannot set the TPM's minimum version")?;
+            say(&format!(
+                "anti-rollback: TPM NV index {:#010x} {}",
+                rollback::tpm::NV_INDEX,
+                match raised {
+                    rollback::tpm::Raised::Raised { to, .. } =>
+                        format!("set to {}", rollback::tpm::describe_index(to)),
+                    rollback::tpm::Raised::Unchanged { current } =>
+                        format!("already {}", rollback::tpm::describe_index(current)),
+                }
+            ));
+            policy_ref = rollback::tpm::POLICY_REF;
+        }
+        let sealed = tpm2::seal_bound(
             tpm,
             &*secret,
             &SealPolicy {
@@ -228,8 +256,14 @@ impl TpmKey {
                 signed_pcr11_key: Some(policy_key),
                 pin: None,
             },
+            policy_ref,
         )
         .context("the TPM cannot seal the state's key")?;
+        if bound.is_some() {
+            say(
+                "TPM: the state's key is bound to the anti-rollback minimum (PolicyNV, policyRef clip.rollback)",
+            );
+        }
         let passphrase = passphrase(&secret);
         let (slot, writes) = header
             .add_keyslot(
@@ -261,27 +295,60 @@ impl TpmKey {
         let Some(tpm) = self.tpm.as_mut() else {
             bail!("{}", self.missing);
         };
-        let signature = if sealed.policy_key.is_some() {
-            let pcr11 = tpm2::pcr_read(tpm, &[11]).context("cannot read PCR 11")?;
-            let value = pcr11.first().map(|(_, v)| *v).unwrap_or_default();
-            let approved = policy::pcr(
-                &policy::EMPTY,
-                PcrSelection::of(&[11]).unwrap_or_default(),
-                &[value],
-            );
-            Some((approved, find_signature(&approved)?))
-        } else {
-            None
+        // Anti-rollback: a key sealed bound to the minimum unseals only
+        // with this release's bound approval, while the TPM's minimum is
+        // not above this release.
+        let bound = match (&sealed.policy_key, &self.release) {
+            (Some(key), Some(release)) => bound_approval(tpm, key, release.index)?
+                .map(|approval| (approval, rollback::tpm::bound(key, release.index))),
+            _ => None,
         };
-        let secret = tpm2::unseal(
-            tpm,
-            &sealed,
-            &UnsealInputs {
-                signature: signature.as_ref().map(|(p, s)| (*p, s.as_slice())),
-                pin: None,
-            },
-        )
-        .context("the TPM refused to unseal the state's key")?;
+        let mut secret = None;
+        let mut bound_error = None;
+        if let Some(((approved, signature), bound)) = &bound {
+            match tpm2::unseal_bound(
+                tpm,
+                &sealed,
+                &UnsealInputs {
+                    signature: Some((*approved, signature)),
+                    pin: None,
+                },
+                bound,
+            ) {
+                Ok(s) => {
+                    say("TPM: unsealed with the policy bound to the anti-rollback minimum");
+                    secret = Some(s);
+                }
+                // Perhaps sealed before anti-rollback: the unbound policy
+                // below; if that one is not the object's either, this
+                // error is the one that counts.
+                Err(e) => bound_error = Some(e),
+            }
+        }
+        let secret = match secret {
+            Some(s) => s,
+            None => {
+                let signature = if sealed.policy_key.is_some() {
+                    Some(current_approval(tpm)?)
+                } else {
+                    None
+                };
+                let unbound = tpm2::unseal(
+                    tpm,
+                    &sealed,
+                    &UnsealInputs {
+                        signature: signature.as_ref().map(|(p, s)| (*p, s.as_slice())),
+                        pin: None,
+                    },
+                );
+                match (unbound, bound_error) {
+                    (Ok(s), _) => s,
+                    (Err(tpm2::Error::PcrChanged { .. }), Some(e)) | (Err(e), _) => {
+                        return Err(e).context("the TPM refused to unseal the state's key");
+                    }
+                }
+            }
+        };
         let secret: Zeroizing<[u8; 32]> = Zeroizing::new(
             secret
                 .as_slice()
@@ -296,6 +363,34 @@ impl TpmKey {
         ));
         Ok(key)
     }
+}
+
+/// PCR 11's value now.
+fn pcr11(tpm: &mut Tpm<Device>) -> Result<[u8; 32]> {
+    let pcr11 = tpm2::pcr_read(tpm, &[11]).context("cannot read PCR 11")?;
+    Ok(pcr11.first().map(|(_, v)| *v).unwrap_or_default())
+}
+
+/// The `.pcrsig` approval of "PCR 11 = its value now" (policyRef "").
+fn current_approval(tpm: &mut Tpm<Device>) -> Result<(policy::PolicyDigest, Vec<u8>)> {
+    let approved = policy::pcr(
+        &policy::EMPTY,
+        PcrSelection::of(&[11]).unwrap_or_default(),
+        &[pcr11(tpm)?],
+    );
+    Ok((approved, find_signature(&approved)?))
+}
+
+/// The `.pcrsig` entry approving this release's bound policy (PolicyPCR(11
+/// now) then PolicyNV(NV <= `index`), policyRef "clip.rollback"), if the
+/// UKI carries one.
+fn bound_approval(
+    tpm: &mut Tpm<Device>,
+    key: &PolicyKey,
+    index: u64,
+) -> Result<Option<(policy::PolicyDigest, Vec<u8>)>> {
+    let approved = rollback::tpm::release_policy(key, &pcr11(tpm)?, index);
+    Ok(find_signature(&approved).ok().map(|sig| (approved, sig)))
 }
 
 /// The keyslot passphrase of a sealed secret: its base64 (systemd's form).

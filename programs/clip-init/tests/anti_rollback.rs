@@ -80,19 +80,20 @@ fn recovery_key_of(b: &Boot) -> String {
 fn an_older_release_is_refused_by_the_tpm_minimum_before_unsealing() {
     let bed = bed();
     let tpm = bed.dir.path().join("tpm");
-    let with_tpm = Options {
-        tpm: Some(&tpm),
-        ..Options::default()
-    };
     let tree2 = tree_with_version(&bed, "tree-v2", "2.0.0");
     let d2 = disk(&subdir(&bed, "v2"), &tree2, None);
 
-    // v2's first boot; its running system marks it good.
+    // v2 built before anti-rollback's bound policy (its .pcrsig has no
+    // approval for it): sealed unbound; its running system marks it good.
     let first = boot_with(
         &bed,
         &d2.path,
         &format!("{} testroot.mark-good=2.0.0", d2.cmdline()),
-        &with_tpm,
+        &Options {
+            tpm: Some(&tpm),
+            initramfs: Some(&bed.initramfs_unbound),
+            ..Options::default()
+        },
     );
     let c = context(&first);
     assert_ok(&first);
@@ -108,13 +109,20 @@ fn an_older_release_is_refused_by_the_tpm_minimum_before_unsealing() {
         first.has("clip-init: anti-rollback: no minimum version recorded in the state yet"),
         "{c}"
     );
+    assert!(!first.has("bound to the anti-rollback minimum"), "{c}");
     assert!(
         first.has("ROOTINIT: mark-good: minimum version set to 2.0.0"),
         "{c}"
     );
 
-    // Next boot: clip-init raises the NV index from the state's record, in
-    // the initrd (before leave-initrd). Marking 1.0.0 good does not lower.
+    // Next boot, with the bound approvals: the unbound key still unseals
+    // (the bound attempt reaches another digest), and clip-init raises the
+    // NV index from the state's record, in the initrd (before
+    // leave-initrd). Marking 1.0.0 good does not lower the record.
+    let with_tpm = Options {
+        tpm: Some(&tpm),
+        ..Options::default()
+    };
     let second = boot_with(
         &bed,
         &d2.path,
@@ -127,6 +135,7 @@ fn an_older_release_is_refused_by_the_tpm_minimum_before_unsealing() {
         second.has("clip-init: state partition unlocked with keyslot 1 (TPM)"),
         "{c}"
     );
+    assert!(!second.has("unsealed with the policy bound"), "{c}");
     assert!(
         second.has("clip-init: anti-rollback: the state's minimum version is 2.0.0"),
         "{c}"
@@ -161,6 +170,40 @@ fn an_older_release_is_refused_by_the_tpm_minimum_before_unsealing() {
     );
     assert!(!third.has("clip-init: state partition"), "{c}");
     assert!(!third.has("TPM keyslot"), "{c}");
+
+    // A state enrolled by a release with the bound approval: sealed under
+    // PolicyAuthorize(key, "clip.rollback"), unsealed with PolicyNV.
+    let d2b = disk(&subdir(&bed, "v2b"), &tree2, None);
+    let fourth = boot_with(&bed, &d2b.path, &d2b.cmdline(), &with_tpm);
+    let c = context(&fourth);
+    assert_ok(&fourth);
+    assert!(
+        fourth.has("clip-init: anti-rollback: TPM NV index 0x0130c105 already 2.0.0"),
+        "{c}"
+    );
+    assert!(
+        fourth.has(
+            "clip-init: TPM: the state's key is bound to the anti-rollback minimum (PolicyNV, \
+             policyRef clip.rollback)"
+        ),
+        "{c}"
+    );
+    let fifth = boot_with(&bed, &d2b.path, &d2b.cmdline(), &with_tpm);
+    let c = context(&fifth);
+    assert_ok(&fifth);
+    assert!(
+        fifth.has("clip-init: TPM: unsealed with the policy bound to the anti-rollback minimum"),
+        "{c}"
+    );
+    assert!(
+        fifth.has("clip-init: state partition unlocked with keyslot 1 (TPM)"),
+        "{c}"
+    );
+    // The running system still cannot unseal (PCR 11 left the signed value).
+    assert!(
+        fifth.has("ROOTINIT: unseal-after-boot refused: PolicyRefused: "),
+        "{c}"
+    );
 }
 
 #[test]

@@ -434,6 +434,10 @@ pub struct Bed {
     pub initramfs: PathBuf,
     /// The same, with a signature of that value by another key.
     pub initramfs_foreign_signature: PathBuf,
+    /// The same key's PCR 11 signature without the anti-rollback approvals
+    /// (a UKI built before anti-rollback). `initramfs` has them for
+    /// [`BOUND_VERSIONS`].
+    pub initramfs_unbound: PathBuf,
     pub tree: PathBuf,
 }
 
@@ -447,6 +451,35 @@ pub fn pcr11_at_unseal() -> [u8; 32] {
 fn pcr_signature(key: &rsa::RsaPrivateKey, value: &[u8; 32]) -> String {
     let sig = measure::PcrSignature::sign(key, None, value, &mut rand::thread_rng()).unwrap();
     measure::PcrSignatures(vec![sig]).to_systemd_measure_json()
+}
+
+/// The releases whose anti-rollback approval the bed's `.pcrsig` carries
+/// (each tree's os-release says which it is).
+pub const BOUND_VERSIONS: [&str; 2] = ["1.0.0", "2.0.0"];
+
+/// [`pcr_signature`] plus, for each of [`BOUND_VERSIONS`], the approval of
+/// PolicyPCR(11 = `value`) + PolicyNV(NV <= its rollback index) with
+/// policyRef "clip.rollback", as `clip build` signs it
+/// (docs/anti-rollback.md).
+fn pcr_signature_with_rollback(key: &rsa::RsaPrivateKey, value: &[u8; 32]) -> String {
+    let mut rng = rand::thread_rng();
+    let mut entries = vec![measure::PcrSignature::sign(key, None, value, &mut rng).unwrap()];
+    let policy_key = tpm2::PolicyKey::from_rsa(&key.to_public_key()).unwrap();
+    for v in BOUND_VERSIONS {
+        let index = rollback::index(&contract::Version::parse(v).unwrap()).unwrap();
+        let approved = rollback::tpm::release_policy(&policy_key, value, index);
+        entries.push(
+            measure::PcrSignature::sign_approved(
+                key,
+                None,
+                &approved,
+                rollback::tpm::POLICY_REF,
+                &mut rng,
+            )
+            .unwrap(),
+        );
+    }
+    measure::PcrSignatures(entries).to_systemd_measure_json()
 }
 
 fn rsa_key() -> rsa::RsaPrivateKey {
@@ -464,6 +497,7 @@ pub fn bed() -> Bed {
     let key = rsa_key();
     let public = measure::signature::public_key_pem(&key.to_public_key()).unwrap();
     let signature = pcr_signature(&key, &pcr11_at_unseal());
+    let bound = pcr_signature_with_rollback(&key, &pcr11_at_unseal());
     let foreign = pcr_signature(&rsa_key(), &pcr11_at_unseal());
     let build = |name: &str, sig: &str| {
         let path = dir.path().join(name);
@@ -474,8 +508,9 @@ pub fn bed() -> Bed {
         std::fs::write(&path, initramfs(&init, &kdir, &kver, &extra)).unwrap();
         path
     };
-    let initramfs = build("initramfs.cpio", &signature);
+    let initramfs = build("initramfs.cpio", &bound);
     let initramfs_foreign_signature = build("initramfs-foreign.cpio", &foreign);
+    let initramfs_unbound = build("initramfs-unbound.cpio", &signature);
     let tree = dir.path().join("tree");
     root_tree(&tree, &root_init);
     // The running system's attempt to unseal uses the genuine signature.
@@ -484,6 +519,7 @@ pub fn bed() -> Bed {
         kernel: kdir.join(format!("boot/vmlinuz-{kver}")),
         initramfs,
         initramfs_foreign_signature,
+        initramfs_unbound,
         tree,
         dir,
     }
