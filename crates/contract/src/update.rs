@@ -434,6 +434,29 @@ mod tests {
         }
     }
 
+    /// Every name up to 5 characters over an alphabet of the grammar's
+    /// pieces (and a multi-byte character) after `x-a`: parsing never
+    /// panics, and what it accepts is printed back to a name that parses
+    /// to the same entry.
+    #[test]
+    fn entry_names_parse_without_panics_and_round_trip() {
+        const ALPHABET: [&str; 12] = ["a", "b", "-", "+", "0", "1", ".", "c", "o", "n", "f", "é"];
+        let mut accepted = 0;
+        let mut stack = vec![String::new()];
+        while let Some(tail) = stack.pop() {
+            for name in [format!("x-a{tail}"), format!("x-a{tail}.conf")] {
+                if let Ok(e) = EntryFile::parse(&name) {
+                    accepted += 1;
+                    assert_eq!(EntryFile::parse(&e.file_name()), Ok(e.clone()), "{name}");
+                }
+            }
+            if tail.chars().count() < 5 {
+                stack.extend(ALPHABET.iter().map(|c| format!("{tail}{c}")));
+            }
+        }
+        assert!(accepted > 100, "{accepted}");
+    }
+
     #[test]
     fn entry_text_and_version_order() {
         let v = Version::parse("2.0.0-rc.1").unwrap();
