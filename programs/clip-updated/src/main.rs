@@ -169,8 +169,8 @@ fn run(cli: Cli) -> Result<()> {
             let started = std::time::Instant::now();
             let report = clip_updated::apply(&paths)?;
             let took = started.elapsed();
-            match (report, took) {
-                (Some(r), took) => {
+            match report {
+                Some(r) => {
                     if json {
                         out(&serde_json::to_string(&r)?)?;
                     } else {
@@ -178,17 +178,18 @@ fn run(cli: Cli) -> Result<()> {
                         out(&format!("Entry: {}", r.entry))?;
                         out(&format!("Downloaded: {} bytes", r.downloaded_bytes))?;
                         out(&format!("Written: {} bytes", r.written_bytes))?;
+                        // The figures of docs/update.md ("Figures"): the
+                        // whole apply (download, checks, write, read-back,
+                        // GPT, ESP) against the bytes written, and this
+                        // process's peak RSS.
+                        let ms = took.as_millis().max(1);
+                        out(&format!(
+                            "Apply time: {ms} ms for {} bytes written ({} MiB/s)",
+                            r.written_bytes,
+                            u128::from(r.written_bytes) * 1000 / ms / (1 << 20)
+                        ))?;
+                        out(&format!("Peak RSS: {}", peak_rss()))?;
                     }
-                    // The figures of docs/update.md ("Figures"): the whole apply
-                    // (download, checks, write, read-back, GPT, ESP) against the
-                    // bytes written, and this process's peak RSS.
-                    let ms = took.as_millis().max(1);
-                    out(&format!(
-                        "Apply time: {ms} ms for {} bytes written ({} MiB/s)",
-                        r.written_bytes,
-                        u128::from(r.written_bytes) * 1000 / ms / (1 << 20)
-                    ))?;
-                    out(&format!("Peak RSS: {}", peak_rss()))?;
                     if r.reboot {
                         let status = std::process::Command::new("systemctl")
                             .arg("reboot")
@@ -197,7 +198,7 @@ fn run(cli: Cli) -> Result<()> {
                         anyhow::ensure!(status.success(), "systemctl reboot exited with {status}");
                     }
                 }
-                (None, _) => out("Installed: nothing (the newest version is installed already)")?,
+                None => out("Installed: nothing (the newest version is installed already)")?,
             }
         }
         Command::Health => {
