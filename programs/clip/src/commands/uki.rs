@@ -351,6 +351,11 @@ pub fn build_signed(inputs: &uki::Inputs<'_>, policy: &PcrPolicy) -> Result<Sign
         s.verify(&policy.public)
             .context("internal error: the PCR signature does not verify")?;
     }
+    // Anti-rollback (docs/anti-rollback.md): a release version the
+    // rollback index cannot order is refused here, at build time.
+    if let Some(version) = release_version(inputs.os_release) {
+        rollback::index(&version).context("cannot build this release")?;
+    }
     let pcrsig = signatures.to_ukify_json();
     inputs.pcrsig = Some(pcrsig.as_bytes());
     let image = uki::build(&inputs).context("cannot build the UKI")?;
@@ -364,6 +369,18 @@ pub fn build_signed(inputs: &uki::Inputs<'_>, policy: &PcrPolicy) -> Result<Sign
         prediction,
         signatures: (policy.phases.clone(), signatures),
     })
+}
+
+/// `VERSION_ID` of an os-release, if it is a release version
+/// (`contract::Version`).
+fn release_version(os_release: Option<&[u8]>) -> Option<contract::Version> {
+    let text = std::str::from_utf8(os_release?).ok()?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))?
+        .trim()
+        .trim_matches('"');
+    contract::Version::parse(value).ok()
 }
 
 /// `[{"phase", "pcr11", "policy", "pkfp"}]` for reports and the manifest.
