@@ -65,10 +65,9 @@ impl Repo {
         };
         let mut client = tuf::Client::new(&root, now())
             .with_context(|| format!("trust root {} refused", paths.trust_root.display()))?;
-        let repo_base = base.to_string();
         let mut repo = Repo {
-            client: tuf::Client::new(&root, now())?,
-            base: repo_base,
+            client: client.clone(),
+            base: base.to_string(),
             http: fetch::Client::new(),
         };
         for _ in 0..tuf::MAX_ROOT_ROTATIONS {

@@ -203,6 +203,24 @@ fn payload_not_matching_release_json_is_refused_before_the_disk_is_touched() {
     );
 }
 
+/// A command line naming slot b with slot A's root hash: the "inactive"
+/// slot A is the running system and is never written.
+#[test]
+fn the_running_slot_is_never_written() {
+    let bed = v2_bed();
+    let mut params = bed.v1.release.boot_params(Slot::A).unwrap();
+    params.slot = Slot::B;
+    std::fs::write(bed.path("cmdline"), params.render()).unwrap();
+    let hash = hex::decode(&bed.v1.release.verity.root_hash).unwrap();
+    let (root_guid, _) = gpt::types::verity_partition_uuids(&hash).unwrap();
+    refused(
+        &bed,
+        &format!(
+            "error: refusing to write partition 2 (root-a): it holds the running system (slot b, unique GUID {root_guid})\n"
+        ),
+    );
+}
+
 #[test]
 fn wrong_signing_key_is_refused() {
     let bed = bed(
