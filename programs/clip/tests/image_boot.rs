@@ -9,7 +9,9 @@
 //! the TPM and the recovery key typed on the console opens the state; a
 //! UKI signed by db but whose PCR 11 is signed by another key is refused.
 //! A flipped root byte stops the boot loudly; a flipped UKI byte is
-//! refused by the firmware. Every wait is bounded by `clip boot --timeout`.
+//! refused by the firmware. systemd-boot's boot counting: a newer slot-B
+//! entry with a try left boots first, and slot A once its try is spent.
+//! Every wait is bounded by `clip boot --timeout`.
 
 mod image_support;
 mod testinit_support;
@@ -460,4 +462,157 @@ fn flipped_uki_byte_is_refused_by_the_firmware() {
         !serial.contains("Linux version"),
         "the kernel started:\n{serial}"
     );
+}
+
+/// `mtools` on the image's ESP (the FAT partition at `offset`).
+fn mtools(tool: &str, image: &Path, offset: u64, args: &[&str]) -> String {
+    let out = std::process::Command::new(tool)
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .arg("-i")
+        .arg(format!("{}@@{offset}", image.display()))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} (Debian package mtools) cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The names in the ESP's loader/entries/, sorted.
+fn entries(image: &Path, offset: u64) -> Vec<String> {
+    let mut names: Vec<String> = mtools("mdir", image, offset, &["-b", "::/loader/entries"])
+        .lines()
+        .filter_map(|l| l.trim().rsplit('/').next().map(str::to_owned))
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort();
+    names
+}
+
+/// systemd-boot's boot counting and fallback with the image's own
+/// loader.conf (`default clipos-*`) and systemd-boot 257: slot B's entry of a
+/// newer version with one try left (`clipos-b+1.conf`, what clip-updated
+/// installs with `+3`) is booted first, and renamed `+0-1` on the ESP before
+/// its UKI starts; B's UKI is v2's, whose root partitions are not on the
+/// disk, so clip-init fails and reboots: a failed try. The next boot sorts
+/// the exhausted entry last and boots slot A, which reports its version.
+#[test]
+fn a_new_entry_with_tries_is_preferred_and_falls_back_when_they_run_out() {
+    let image = image_copy("boot-counting");
+    let m = manifest(built());
+    let (esp, _) = partition(&m, "esp");
+    let version_a = m["product"]["version"].as_str().unwrap().to_owned();
+
+    // The built ESP follows the contract: slot A's entry without counter.
+    assert_eq!(entries(&image, esp), ["clipos-a.conf"]);
+    assert_eq!(
+        mtools("mtype", &image, esp, &["::/loader/loader.conf"]),
+        "default clipos-*\ntimeout 0\neditor no\nauto-entries no\nauto-firmware no\nsecure-boot-enroll off\n"
+    );
+    let a = contract::Version::parse(&version_a).unwrap();
+    assert_eq!(
+        mtools("mtype", &image, esp, &["::/loader/entries/clipos-a.conf"]),
+        contract::update::entry_text("CLIP OS", "clipos", &a, contract::Slot::A)
+    );
+
+    // v2, signed with the same keys: its slot-B UKI and entry on the ESP.
+    let v2_out = built().parent().unwrap().join("boot-counting-v2");
+    build_with(
+        &v2_out,
+        Some(&built().join("keys")),
+        &["--version", "5.0.0", "--force"],
+    )
+    .assert_success();
+    let release: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v2_out.join("release/release.json")).unwrap())
+            .unwrap();
+    let root_hash = hex::decode(release["verity"]["root_hash"].as_str().unwrap()).unwrap();
+    let (root_uuid, verity_uuid) = gpt::types::verity_partition_uuids(&root_hash).unwrap();
+    let v2 = contract::Version::parse("5.0.0").unwrap();
+    assert!(v2 > a);
+    let dir = image.parent().unwrap();
+    let entry_b = dir.join(contract::update::entry_file(
+        "clipos",
+        contract::Slot::B,
+        Some((1, 0)),
+    ));
+    assert!(entry_b.ends_with("clipos-b+1.conf"));
+    std::fs::write(
+        &entry_b,
+        contract::update::entry_text("CLIP OS", "clipos", &v2, contract::Slot::B),
+    )
+    .unwrap();
+    let uki_b = v2_out.join("release/clipos-b.efi");
+    mtools(
+        "mcopy",
+        &image,
+        esp,
+        &[uki_b.to_str().unwrap(), "::/EFI/clipos/clipos-b.efi"],
+    );
+    mtools(
+        "mcopy",
+        &image,
+        esp,
+        &[
+            entry_b.to_str().unwrap(),
+            "::/loader/entries/clipos-b+1.conf",
+        ],
+    );
+    assert_eq!(entries(&image, esp), ["clipos-a.conf", "clipos-b+1.conf"]);
+
+    let log = dir.join("serial.log");
+    let run = boot(
+        &image,
+        &[
+            "--tpm",
+            "--expect",
+            "CLIP-STATUS ",
+            // systemd's console line for the unit (its name highlighted):
+            // slot A, never counted, is marked good after its health checks.
+            "--expect",
+            "Finished \u{1b}[0;1;39mclip-mark-good.service",
+            "--refuse",
+            "Failed to start \u{1b}[0;1;39mclip-mark-good.service",
+            "--max-boots",
+            "3",
+            "--timeout",
+            "900",
+            "--json",
+            "--serial-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let serial = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(run.code, 0, "{}\n{serial}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    // Boot 1: slot B (v2); clip-init finds no partitions for v2's root hash
+    // and reboots. Boot 2: slot A reports.
+    assert_eq!(report["boot_count"], 2, "{report:#}");
+    assert_eq!(report["boots"][0]["end"], "reboot", "{report:#}");
+    assert_eq!(report["boots"][1]["end"], "matched", "{report:#}");
+    assert_eq!(report["expected"][0]["boot"], 2, "{report:#}");
+    assert_eq!(report["expected"][1]["boot"], 2, "{report:#}");
+    let fatal = format!(
+        "clip-init: FATAL: no disk has a root partition with UUID {root_uuid} and a verity \
+         partition with UUID {verity_uuid} (from clip.verity.roothash) after "
+    );
+    let fatal_at = serial
+        .find(&fatal)
+        .unwrap_or_else(|| panic!("no FATAL for v2's root hash:\n{serial}"));
+    assert!(
+        serial[..fatal_at].contains("clip-init: slot b root hash "),
+        "{serial}"
+    );
+    // The update units are ordered without a cycle (systemd would drop
+    // clip-mark-good.service to break one).
+    assert!(!serial.contains("Found ordering cycle"), "{serial}");
+    let status = status_line(&serial[fatal_at..]);
+    assert_eq!(status["slot"], "a", "{status:#}");
+    assert_eq!(status["version"], version_a.as_str(), "{status:#}");
+
+    // systemd-boot counted the try on the ESP; A's entry is untouched.
+    assert_eq!(entries(&image, esp), ["clipos-a.conf", "clipos-b+0-1.conf"]);
 }

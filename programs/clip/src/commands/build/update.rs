@@ -229,7 +229,7 @@ mod tests {
         let good = unit("clip-mark-good.service");
         for line in [
             "Requires=boot-complete.target",
-            "After=boot-complete.target",
+            "After=boot-complete.target multi-user.target",
             "ExecStart=/usr/bin/clip-updated mark-good",
         ] {
             assert!(good.lines().any(|l| l == line), "{line}");
