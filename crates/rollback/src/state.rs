@@ -57,22 +57,39 @@ pub fn read_indexed(path: &Path) -> Result<Option<Indexed>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(path)(e)),
     };
-    let malformed = |reason: String| Error::Malformed {
+    parse(&bytes).map(Some).map_err(|reason| Error::Malformed {
         path: path.display().to_string(),
         reason,
-    };
-    let record: Record = serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
-    let version = Version::parse(&record.minimum).map_err(|e| malformed(e.to_string()))?;
-    let indexed = Indexed::new(version)?;
+    })
+}
+
+/// Parses a record's bytes (untrusted: root on the running system can
+/// write them): the reason when they are not a record whose index is its
+/// version's.
+pub fn parse(bytes: &[u8]) -> Result<Indexed, String> {
+    let record: Record = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let version = Version::parse(&record.minimum).map_err(|e| e.to_string())?;
+    let indexed = Indexed::new(version).map_err(|e| e.to_string())?;
     if record.index != hex_index(indexed.index) {
-        return Err(malformed(format!(
+        return Err(format!(
             "index {} is not {}, the rollback index of {}",
             record.index,
             hex_index(indexed.index),
             indexed.version
-        )));
+        ));
     }
-    Ok(Some(indexed))
+    Ok(indexed)
+}
+
+/// A record's bytes, as [`raise`] writes them.
+pub fn render(minimum: &Indexed) -> String {
+    let record = Record {
+        minimum: minimum.version.to_string(),
+        index: hex_index(minimum.index),
+    };
+    let mut text = serde_json::to_string(&record).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// What [`raise`] did.
@@ -110,16 +127,7 @@ pub fn raise(path: &Path, version: &Version) -> Result<Raised, Error> {
             current: current.clone(),
         });
     }
-    let record = Record {
-        minimum: new.version.to_string(),
-        index: hex_index(new.index),
-    };
-    let mut text = serde_json::to_string(&record).map_err(|e| Error::Malformed {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    text.push('\n');
-    write_atomic(path, text.as_bytes())?;
+    write_atomic(path, render(&new).as_bytes())?;
     Ok(Raised::Raised {
         from: current,
         to: new.version,
