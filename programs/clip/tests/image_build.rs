@@ -436,7 +436,38 @@ fn uki_carries_the_pcr_policy_systemd_measure_computes() {
         serde_json::from_str(&measure_support::systemd_measure(&argv)).unwrap();
     let pcrsig_bytes = contents(".pcrsig");
     let pcrsig: serde_json::Value = serde_json::from_slice(&pcrsig_bytes).unwrap();
-    assert_eq!(pcrsig, signed);
+    // systemd-measure's entry first, then the anti-rollback approval
+    // (docs/anti-rollback.md), which systemd ignores.
+    let entries = pcrsig["sha256"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{pcrsig}");
+    assert_eq!(signed["sha256"].as_array().unwrap().len(), 1, "{signed}");
+    assert_eq!(entries[0], signed["sha256"][0]);
+    let public = measure_support_public_key(&out.join("keys/pcr-policy.pub"));
+    let version = contract::Version::parse(m["product"]["version"].as_str().unwrap()).unwrap();
+    let enter_initrd: [u8; 32] = hex::decode(pcr11["phases"]["enter-initrd"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let approved = rollback::tpm::release_policy(
+        &tpm2::PolicyKey::from_rsa(&public).unwrap(),
+        &enter_initrd,
+        rollback::index(&version).unwrap(),
+    );
+    assert_eq!(entries[1]["pol"], hex::encode(approved));
+    assert_eq!(entries[1]["pkfp"], entries[0]["pkfp"]);
+    let approval = measure::PcrSignature {
+        key_fingerprint: hex::decode(entries[1]["pkfp"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+        policy: approved,
+        signature: base64_decode(entries[1]["sig"].as_str().unwrap()),
+    };
+    approval
+        .verify_with_ref(&public, rollback::tpm::POLICY_REF)
+        .unwrap();
+    // Not with another policyRef: the TPM would refuse it.
+    assert!(approval.verify(&public).is_err());
     let entry = &pcrsig["sha256"][0];
     let ours = &pcr11["signed"][0];
     assert_eq!(ours["phase"], "enter-initrd");
@@ -627,4 +658,14 @@ fn version_override_makes_another_release_and_a_damaged_cache_entry_is_rebuilt()
         .expect(1)
         .stderr_has("bad --version: \"2.0\" is not a version");
     assert!(!bad.join("manifest.json").exists());
+}
+
+fn measure_support_public_key(path: &Path) -> rsa::RsaPublicKey {
+    use rsa::pkcs8::DecodePublicKey;
+    rsa::RsaPublicKey::from_public_key_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64ct::Encoding;
+    base64ct::Base64::decode_vec(text).unwrap()
 }

@@ -352,11 +352,36 @@ pub fn build_signed(inputs: &uki::Inputs<'_>, policy: &PcrPolicy) -> Result<Sign
             .context("internal error: the PCR signature does not verify")?;
     }
     // Anti-rollback (docs/anti-rollback.md): a release version the
-    // rollback index cannot order is refused here, at build time.
+    // rollback index cannot order is refused here, at build time; one it
+    // can gets a second kind of entry, the approval of PolicyPCR(11 at
+    // unseal) + PolicyNV(NV <= this release's index) with policyRef
+    // "clip.rollback", which clip-init seals the state to. Not in
+    // `signatures`: the manifest pairs those with the phases, and
+    // systemd ignores an entry whose policy is not its PCR 11 policy.
+    let mut entries = signatures.0.clone();
     if let Some(version) = release_version(inputs.os_release) {
-        rollback::index(&version).context("cannot build this release")?;
+        let index = rollback::index(&version).context("cannot build this release")?;
+        let key = tpm2::PolicyKey::from_rsa(&policy.public)
+            .context("the PCR-policy key is not a TPM policy key")?;
+        let approved = rollback::tpm::release_policy(
+            &key,
+            &prediction.at(measure::pcr::UNSEAL_PHASE),
+            index,
+        );
+        let entry = PcrSignature::sign_approved(
+            &policy.key,
+            Some(&policy.public),
+            &approved,
+            rollback::tpm::POLICY_REF,
+            &mut rng,
+        )
+        .context("cannot sign the anti-rollback policy")?;
+        entry
+            .verify_with_ref(&policy.public, rollback::tpm::POLICY_REF)
+            .context("internal error: the anti-rollback signature does not verify")?;
+        entries.push(entry);
     }
-    let pcrsig = signatures.to_ukify_json();
+    let pcrsig = PcrSignatures(entries).to_ukify_json();
     inputs.pcrsig = Some(pcrsig.as_bytes());
     let image = uki::build(&inputs).context("cannot build the UKI")?;
     // .pcrsig is not measured: the image predicts as before.
