@@ -183,10 +183,12 @@ fn run(cli: Cli) -> Result<()> {
                         // GPT, ESP) against the bytes written, and this
                         // process's peak RSS.
                         let ms = took.as_millis().max(1);
+                        let tenths = u128::from(r.written_bytes) * 10_000 / ms / (1 << 20);
                         out(&format!(
-                            "Apply time: {ms} ms for {} bytes written ({} MiB/s)",
+                            "Apply time: {ms} ms for {} bytes written ({}.{} MiB/s)",
                             r.written_bytes,
-                            u128::from(r.written_bytes) * 1000 / ms / (1 << 20)
+                            tenths / 10,
+                            tenths % 10
                         ))?;
                         out(&format!("Peak RSS: {}", peak_rss()))?;
                     }
