@@ -13,6 +13,10 @@
 //! running 2.0.0), 3.0.0 published with a timestamp already expired, then
 //! a fresh timestamp with a flipped byte in 3.0.0's stored root.erofs.zst.
 
+// repo_support (through keys_support) and image_support both include
+// support/run.rs; each test binary has its own copy of it anyway.
+#![allow(clippy::duplicate_mod)]
+
 mod image_support;
 #[path = "repo_support/mod.rs"]
 #[allow(unused_imports)]
