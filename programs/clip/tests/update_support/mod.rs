@@ -31,8 +31,10 @@
 //! - repository v2: `clip repo init` + `clip repo publish` of v2;
 //!   repository v3: a copy of repository v2 with v3 published too.
 //!
-//! Tests must not write into the built outputs or repositories: they serve
-//! them (read-only) and boot private disk copies ([`v1_disk`]). The
+//! Everything lives in `clipos-update/<hash of the stamp>/`, so a rebuild
+//! for other inputs never touches what a running test serves. Tests must not
+//! write into the built outputs or repositories: they serve them
+//! (read-only) and boot private disk copies ([`v1_disk`]). The
 //! repositories' timestamps are valid for 3650 days.
 
 #![allow(dead_code)]
@@ -42,6 +44,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
 
 use super::image_support::{self as img, Run, clip, clip_path, run_command};
 
@@ -76,13 +80,18 @@ pub fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let v1 = img::built().to_path_buf();
         let keys = v1.join("keys");
-        let base = tmp().join("clipos-update");
-        std::fs::create_dir_all(&base).unwrap();
-        let lock = File::create(base.join("lock")).unwrap();
+        let top = tmp().join("clipos-update");
+        std::fs::create_dir_all(&top).unwrap();
+        let lock = File::create(top.join("lock")).unwrap();
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
         let image_stamp = std::fs::read_to_string(tmp().join("clipos-image/stamp"))
             .expect("image_support::built() writes its stamp");
         let stamp = format!("{image_stamp}\n{V1} {V2} {V3} {V3_HEALTH_CHECK}\n");
+        // One directory per stamp: a process that rebuilds for other inputs
+        // never rewrites a repository another test is serving (a repository
+        // re-published under a client's feet is refused by TUF, rightly).
+        let base = top.join(&hex::encode(Sha256::digest(stamp.as_bytes()))[..16]);
+        std::fs::create_dir_all(&base).unwrap();
         let f = Fixture {
             v1,
             v2: base.join("v2"),
