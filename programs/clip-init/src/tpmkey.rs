@@ -149,6 +149,18 @@ impl TpmKey {
                     &format!("TPM NV index {:#010x}", rollback::tpm::NV_INDEX)
                 )
             ),
+            // Defined under another PCR-policy key (a UKI signed with
+            // another one, or someone with the TPM's owner authorization):
+            // its contents prove nothing, but stopping here would let that
+            // someone brick the device. The sealed key's policy names our
+            // index, so it will not open (the recovery key is asked), and
+            // the state's record still holds the minimum.
+            Err(e @ rollback::Error::NvForeign { .. }) => {
+                say(&format!(
+                    "anti-rollback: {e}; the TPM's minimum is not trusted: the state's record is the only minimum"
+                ));
+                Ok(())
+            }
             Err(e) => Err(e).context("anti-rollback: cannot read the device's minimum version"),
         }
     }

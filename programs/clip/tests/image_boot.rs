@@ -282,12 +282,22 @@ fn boots_verified_with_the_state_sealed_to_the_tpm_and_only_to_it() {
             RECOVERY_PROMPT,
             "--refuse",
             "CLIP-STATUS ",
+            "--refuse",
+            "clip-init: FATAL",
             "--timeout",
             "600",
         ],
         true,
     );
     run.assert_success();
+    // The anti-rollback index was defined under the genuine PCR-policy
+    // key: this UKI cannot use it, says so, and goes on to the seal, which
+    // refuses it.
+    assert!(
+        serial.contains("anti-rollback: anti-rollback NV index 0x0130c105 is not ours")
+            && serial.contains("the state's record is the only minimum"),
+        "{serial}"
+    );
     assert!(
         serial.contains(
             "clip-init: the TPM did not unlock the state partition: the TPM refused to unseal \
