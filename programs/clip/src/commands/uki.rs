@@ -363,11 +363,8 @@ pub fn build_signed(inputs: &uki::Inputs<'_>, policy: &PcrPolicy) -> Result<Sign
         let index = rollback::index(&version).context("cannot build this release")?;
         let key = tpm2::PolicyKey::from_rsa(&policy.public)
             .context("the PCR-policy key is not a TPM policy key")?;
-        let approved = rollback::tpm::release_policy(
-            &key,
-            &prediction.at(measure::pcr::UNSEAL_PHASE),
-            index,
-        );
+        let approved =
+            rollback::tpm::release_policy(&key, &prediction.at(measure::pcr::UNSEAL_PHASE), index);
         let entry = PcrSignature::sign_approved(
             &policy.key,
             Some(&policy.public),
