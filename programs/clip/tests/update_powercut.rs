@@ -63,6 +63,9 @@ fn a_power_cut_at_any_point_of_an_update_leaves_a_good_version_booting() {
     let keys = f.keys.clone();
     let (v1, v2) = (update_support::V1, update_support::V2);
     let expect_v2 = format!("\"version\":\"{v2}\",\"slot\":\"b\"");
+    // One private copy of v1's disk, copied again for each trial: the
+    // shared build may be remade by another test process meanwhile.
+    let base_disk = update_support::v1_disk("powercut-base");
     let server = update_support::serve(&f.repo_v2);
     let access = server.access_log.clone();
     eprintln!("fixture: {:.1} s", t0.elapsed().as_secs_f64());
@@ -72,7 +75,7 @@ fn a_power_cut_at_any_point_of_an_update_leaves_a_good_version_booting() {
         let t_trial = Instant::now();
         let u: f64 = rng.r#gen();
         let delay = Duration::from_secs_f64(span as f64 * (i as f64 + u) / trials as f64);
-        let disk = update_support::v1_disk(&format!("powercut-{i}"));
+        let disk = machine_copy(&base_disk, &format!("update-powercut-{i}"));
         let from = std::fs::metadata(&access).map_or(0, |m| usize::try_from(m.len()).unwrap());
 
         // The boot that is cut.
