@@ -141,6 +141,22 @@ impl<'a> Esp<'a> {
             dir.remove(&e.file_name)
                 .map_err(io(format!("cannot remove loader/entries/{}", e.file_name)))?;
         }
+        // A write cut short (power loss) leaves "<entry>.new", which
+        // systemd-boot ignores (not *.conf) but which would stay for ever.
+        let stale: Vec<String> = dir
+            .iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| {
+                n.strip_suffix(".new")
+                    .and_then(|entry| parse_name(&self.product, entry))
+                    .is_some_and(|(s, _, _)| s == slot)
+            })
+            .collect();
+        for name in stale {
+            dir.remove(&name)
+                .map_err(io(format!("cannot remove loader/entries/{name}")))?;
+        }
         Ok(())
     }
 
