@@ -16,7 +16,7 @@
 mod image_support;
 mod testinit_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image_support::*;
 
@@ -50,7 +50,7 @@ fn boot_to_status(image: &std::path::Path) -> String {
 
 /// A copy of `image`'s directory (disk and TPM state) as `name`: a trial
 /// on the provisioned machine that leaves the original as it was.
-fn machine_copy(image: &Path, name: &str) -> PathBuf {
+fn machine_copy(image: &Path, name: &str) -> DiskCopy {
     let from = image.parent().unwrap();
     let to = from.parent().unwrap().join(name);
     let _ = std::fs::remove_dir_all(&to);
@@ -61,7 +61,7 @@ fn machine_copy(image: &Path, name: &str) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success(), "cp -a of the machine failed");
-    to.join("disk.img")
+    DiskCopy::adopt(to.join("disk.img"))
 }
 
 /// The recovery key a first boot showed on the console.

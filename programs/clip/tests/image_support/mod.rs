@@ -140,8 +140,51 @@ pub fn partition(manifest: &Value, name: &str) -> (u64, u64) {
     (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap())
 }
 
+/// A disk image in a directory of its own, removed when the test that made
+/// it passes (each holds ~0.7 GB once booted; CI's disk is not unlimited)
+/// and kept when it fails, for its serial logs and TPM state.
+pub struct DiskCopy {
+    disk: PathBuf,
+}
+
+impl DiskCopy {
+    /// Takes ownership of `disk`'s directory.
+    pub fn adopt(disk: PathBuf) -> Self {
+        DiskCopy { disk }
+    }
+}
+
+impl std::ops::Deref for DiskCopy {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.disk
+    }
+}
+
+impl AsRef<Path> for DiskCopy {
+    fn as_ref(&self) -> &Path {
+        &self.disk
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for DiskCopy {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.disk.as_os_str()
+    }
+}
+
+impl Drop for DiskCopy {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            if let Some(dir) = self.disk.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
 /// A private, sparse copy of the built image (tests write to their disks).
-pub fn image_copy(name: &str) -> PathBuf {
+pub fn image_copy(name: &str) -> DiskCopy {
     let out = built();
     let dir = tmp().join("image-copies").join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -154,7 +197,7 @@ pub fn image_copy(name: &str) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success(), "cp of the image failed");
-    copy
+    DiskCopy::adopt(copy)
 }
 
 /// `clip boot IMAGE --secure-boot --keys OUT/keys ... --json`.

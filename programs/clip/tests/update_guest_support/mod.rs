@@ -98,7 +98,7 @@ pub fn build(version: &str) -> PathBuf {
 
 /// A fresh machine: a sparse copy of OUT's disk in `name`'s own directory
 /// (its TPM state will be `tpm/` beside it). Returns the disk.
-pub fn machine(out: &Path, name: &str) -> PathBuf {
+pub fn machine(out: &Path, name: &str) -> image_support::DiskCopy {
     let dir = tmp().join("update-guest-machines").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -110,11 +110,11 @@ pub fn machine(out: &Path, name: &str) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success(), "cp of the image failed");
-    disk
+    image_support::DiskCopy::adopt(disk)
 }
 
 /// A copy of a machine's directory (disk and TPM state) as `name`.
-pub fn machine_copy(disk: &Path, name: &str) -> PathBuf {
+pub fn machine_copy(disk: &Path, name: &str) -> image_support::DiskCopy {
     let from = disk.parent().unwrap();
     let to = from.parent().unwrap().join(name);
     let _ = std::fs::remove_dir_all(&to);
@@ -125,7 +125,7 @@ pub fn machine_copy(disk: &Path, name: &str) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success(), "cp -a of the machine failed");
-    to.join("disk.img")
+    image_support::DiskCopy::adopt(to.join("disk.img"))
 }
 
 /// A running `clip repo serve DIR --listen ADDR --access-log LOG`, killed on drop.

@@ -198,7 +198,7 @@ fn publish(repository: &Path, out: &Path, keys: &Path) {
 
 /// A private sparse copy of v1's disk in its own directory (swtpm's state
 /// goes beside it: `<dir>/tpm`).
-pub fn v1_disk(name: &str) -> PathBuf {
+pub fn v1_disk(name: &str) -> img::DiskCopy {
     img::image_copy(&format!("update-{name}"))
 }
 
