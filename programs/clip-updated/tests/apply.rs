@@ -470,3 +470,145 @@ fn stopped_mid_write_then_resumed() {
     let img = std::fs::read(bed.path("disk.img")).unwrap();
     assert_eq!(entries(&img), ["clipos-a.conf", "clipos-b+3.conf"]);
 }
+
+/// Power cuts during a download: the stored `root.erofs.zst` target (its
+/// repository path, its sha256 which names it in the cache, its bytes).
+fn root_target(bed: &Bed) -> (std::path::PathBuf, String, Vec<u8>) {
+    let dir = bed.path("repo/targets/clipos/2.0.0");
+    let f = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with(".root.erofs.zst"))
+        .unwrap();
+    let name = f.file_name().unwrap().to_str().unwrap();
+    let hash = name.split('.').next().unwrap().to_string();
+    let bytes = std::fs::read(&f).unwrap();
+    (f, hash, bytes)
+}
+
+/// Leaves `<hash>.zst.part` holding `part` and, if given, the record of
+/// its synced length, as a power cut during an earlier apply would.
+fn partial(bed: &Bed, hash: &str, part: &[u8], synced: Option<usize>) {
+    let cache = bed.path("state/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join(format!("{hash}.zst.part")), part).unwrap();
+    if let Some(n) = synced {
+        std::fs::write(
+            cache.join(format!("{hash}.zst.part.synced")),
+            format!("{n}\n"),
+        )
+        .unwrap();
+    }
+}
+
+/// The (status, bytes sent) of each request for the target named `hash`.
+fn requests_for(bed: &Bed, hash: &str) -> Vec<(u16, u64)> {
+    bed.access_log()
+        .lines()
+        .filter(|l| {
+            l.contains(&format!(
+                "\"GET /targets/clipos/2.0.0/{hash}.root.erofs.zst "
+            ))
+        })
+        .map(|l| {
+            let tail: Vec<&str> = l.rsplit('"').next().unwrap().split_whitespace().collect();
+            (tail[0].parse().unwrap(), tail[1].parse().unwrap_or(0))
+        })
+        .collect()
+}
+
+/// After a completed apply nothing of the download is left in the cache:
+/// no part file, no record.
+fn cache_is_empty(bed: &Bed) {
+    let left: Vec<_> = std::fs::read_dir(bed.path("state/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+const SYNCED: usize = 1_000_000;
+
+/// The part file holds the synced prefix and garbage past it (bytes written
+/// but never synced): the garbage is dropped, the prefix kept, and the
+/// resume asks for the rest from the synced length (206 with exactly the
+/// bytes past it).
+#[test]
+fn a_resume_starts_at_the_synced_length_and_drops_the_tail() {
+    let bed = v2_bed();
+    let (_, hash, bytes) = root_target(&bed);
+    let mut part = bytes[..SYNCED].to_vec();
+    part.extend_from_slice(&[0x5a; 50_000]);
+    partial(&bed, &hash, &part, Some(SYNCED));
+    let o = bed.run(&["apply"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert_eq!(
+        requests_for(&bed, &hash),
+        [(206, (bytes.len() - SYNCED) as u64)],
+        "{}",
+        bed.access_log()
+    );
+    assert!(!err.contains("downloading it again"), "{err}");
+    cache_is_empty(&bed);
+}
+
+/// The bytes the record calls synced are wrong (a corrupted sector, say):
+/// the TUF hash check refuses the resumed file, and the same apply fetches
+/// it again from byte 0 and installs.
+#[test]
+fn a_refused_resume_is_downloaded_again_from_byte_0_in_the_same_run() {
+    let bed = v2_bed();
+    let (_, hash, bytes) = root_target(&bed);
+    let mut part = bytes[..SYNCED].to_vec();
+    for b in &mut part[..16] {
+        *b ^= 0xff;
+    }
+    partial(&bed, &hash, &part, Some(SYNCED));
+    let mut got = part.clone();
+    got.extend_from_slice(&bytes[SYNCED..]);
+    let o = bed.run(&["apply"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.starts_with("Installed: 2.0.0 in slot b\n"), "{out}");
+    let url = format!(
+        "{}targets/clipos/2.0.0/{hash}.root.erofs.zst",
+        bed.server.url()
+    );
+    let warn = format!(
+        "{url}: the download resumed at byte {SYNCED} was refused (target clipos/2.0.0/root.erofs.zst \
+         does not match the sha256 hash the targets names: expected {hash}, got {}); \
+         downloading it again from byte 0\n",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&got))
+    );
+    assert!(err.contains(&warn), "expected {warn:?} in: {err}");
+    assert_eq!(
+        requests_for(&bed, &hash),
+        [
+            (206, (bytes.len() - SYNCED) as u64),
+            (200, bytes.len() as u64)
+        ],
+        "{}",
+        bed.access_log()
+    );
+    cache_is_empty(&bed);
+}
+
+/// A part file without a record was never synced: nothing of it is
+/// trusted, the download starts from byte 0 (no Range request).
+#[test]
+fn a_part_file_without_a_record_is_downloaded_from_byte_0() {
+    let bed = v2_bed();
+    let (_, hash, bytes) = root_target(&bed);
+    partial(&bed, &hash, &bytes[..SYNCED], None);
+    let o = bed.run(&["apply"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert_eq!(
+        requests_for(&bed, &hash),
+        [(200, bytes.len() as u64)],
+        "{}",
+        bed.access_log()
+    );
+    cache_is_empty(&bed);
+}

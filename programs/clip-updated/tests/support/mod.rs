@@ -376,6 +376,11 @@ impl Bed {
         c
     }
 
+    /// The server's access log: one Common Log Format line per request.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.path("access.log")).unwrap()
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
     }
@@ -435,9 +440,11 @@ pub fn bed_sized(
     )
     .unwrap();
     std::fs::write(root.join("usr/lib/clip/update/root.json"), &r.root_json).unwrap();
-    let server = httpd::Server::bind("127.0.0.1:0", httpd::Site::new(&repo_dir).unwrap())
+    let log = std::fs::File::create(dir.path().join("access.log")).unwrap();
+    let site = httpd::Site::new(&repo_dir)
         .unwrap()
-        .spawn();
+        .with_access_log(httpd::AccessLog::new(log));
+    let server = httpd::Server::bind("127.0.0.1:0", site).unwrap().spawn();
     let url = server.url();
     std::fs::write(
         root.join("usr/lib/clip/update.json"),
