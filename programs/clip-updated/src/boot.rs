@@ -18,6 +18,24 @@ use fatfs::{FileSystem, FsOptions};
 
 use crate::disk::Window;
 
+/// Removes every `*.new` file (any case) of `dir`: temporary files of
+/// writes that did not finish.
+fn sweep_new<IO: fatfs::ReadWriteSeek>(dir: &fatfs::Dir<'_, IO>, path: &str) -> Result<()> {
+    let stale: Vec<String> = dir
+        .iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.is_file())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_ascii_lowercase().ends_with(".new"))
+        .collect();
+    for name in stale {
+        tracing::info!(path, name, "removing a leftover of an interrupted write");
+        dir.remove(&name)
+            .map_err(io(format!("cannot remove {path}/{name}")))?;
+    }
+    Ok(())
+}
+
 /// Tries a newly installed entry gets.
 pub const TRIES: u32 = contract::update::NEW_ENTRY_TRIES;
 
@@ -141,21 +159,17 @@ impl<'a> Esp<'a> {
             dir.remove(&e.file_name)
                 .map_err(io(format!("cannot remove loader/entries/{}", e.file_name)))?;
         }
-        // A write cut short (power loss) leaves "<entry>.new", which
-        // systemd-boot ignores (not *.conf) but which would stay for ever.
-        let stale: Vec<String> = dir
-            .iter()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .filter(|n| {
-                n.strip_suffix(".new")
-                    .and_then(|entry| parse_name(&self.product, entry))
-                    .is_some_and(|(s, _, _)| s == slot)
-            })
-            .collect();
-        for name in stale {
-            dir.remove(&name)
-                .map_err(io(format!("cannot remove loader/entries/{name}")))?;
+        // A write cut short (power loss) leaves "<name>.new", which
+        // systemd-boot ignores (not *.conf) but which would stay for ever,
+        // and a cut inside its directory entry can leave only the 8.3 name
+        // ("CLIPOS~1.NEW"), which no later write replaces. Only apply
+        // writes here, so every such file is a leftover.
+        sweep_new(&dir, "loader/entries")?;
+        let uki_dir = uki_path(&self.product, slot);
+        if let Some((uki_dir, _)) = uki_dir.rsplit_once('/') {
+            if let Ok(d) = self.fs.root_dir().open_dir(uki_dir) {
+                sweep_new(&d, uki_dir)?;
+            }
         }
         Ok(())
     }

@@ -345,6 +345,71 @@ fn rename_entry(bed: &Bed, from: &str, to: &str) {
     f.write_all_at(&esp, e.offset()).unwrap();
 }
 
+/// Files on the bed's ESP under `dir`, as fatfs lists them.
+fn esp_files(bed: &Bed, dir: &str) -> Vec<String> {
+    let img = std::fs::read(bed.path("disk.img")).unwrap();
+    let fs = fatfs::FileSystem::new(std::io::Cursor::new(esp_of(&img)), fatfs::FsOptions::new())
+        .unwrap();
+    let mut v: Vec<String> = fs
+        .root_dir()
+        .open_dir(dir)
+        .unwrap()
+        .iter()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn leftovers_of_interrupted_esp_writes_are_removed() {
+    // A power cut inside a directory entry's write can leave a temporary
+    // file with only its 8.3 name, which no later write of the same long
+    // name replaces.
+    let bed = v2_bed();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(bed.path("disk.img"))
+        .unwrap();
+    let img = std::fs::read(bed.path("disk.img")).unwrap();
+    let t = gpt::Gpt::read_image(&img).unwrap().gpt;
+    let e = part(&t, "esp").clone();
+    let mut esp = esp_of(&img);
+    {
+        let fs = fatfs::FileSystem::new(std::io::Cursor::new(&mut esp), fatfs::FsOptions::new())
+            .unwrap();
+        for (dir, name) in [
+            ("loader/entries", "CLIPOS~1.NEW"),
+            ("loader/entries", "clipos-b+3.conf.new"),
+            ("EFI/clipos", "CLIPOS~2.NEW"),
+        ] {
+            let mut file = fs
+                .root_dir()
+                .open_dir(dir)
+                .unwrap()
+                .create_file(name)
+                .unwrap();
+            std::io::Write::write_all(&mut file, b"torn").unwrap();
+        }
+        fs.unmount().unwrap();
+    }
+    f.write_all_at(&esp, e.offset()).unwrap();
+    assert!(esp_files(&bed, "loader/entries").contains(&"CLIPOS~1.NEW".to_string()));
+
+    let o = bed.run(&["apply"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(
+        esp_files(&bed, "loader/entries"),
+        ["clipos-a.conf", "clipos-b+3.conf"]
+    );
+    assert_eq!(
+        esp_files(&bed, "EFI/clipos"),
+        ["clipos-a.efi", "clipos-b.efi"]
+    );
+}
+
 #[test]
 fn a_version_whose_tries_ran_out_is_reported_and_not_retried() {
     let bed = v2_bed();
@@ -401,7 +466,7 @@ fn killed_at_random_points_apply_leaves_a_bootable_disk() {
         }
         // What systemd-boot reads: names ending in ".conf" (boot.c skips
         // the rest). A kill inside the ESP write leaves "<entry>.new", a
-        // temporary file that is not an entry; the next apply replaces it
+        // temporary file that is not an entry; the next apply removes it
         // (checked below: nothing but the two entries afterwards).
         let es: Vec<String> = entries(&img)
             .into_iter()
