@@ -324,7 +324,8 @@ fn mark_good_renames_and_health_names_the_failing_check() {
     assert!(m.starts_with("{\"minimum\":\"2.0.0\","), "{m}");
 }
 
-fn rename_entry(bed: &Bed, from: &str, to: &str) {
+/// Edits the bed's ESP in place with fatfs.
+fn edit_esp(bed: &Bed, edit: impl FnOnce(&fatfs::FileSystem<std::io::Cursor<&mut Vec<u8>>>)) {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -337,12 +338,17 @@ fn rename_entry(bed: &Bed, from: &str, to: &str) {
     {
         let fs = fatfs::FileSystem::new(std::io::Cursor::new(&mut esp), fatfs::FsOptions::new())
             .unwrap();
-        let d = fs.root_dir().open_dir("loader/entries").unwrap();
-        d.rename(from, &d, to).unwrap();
-        drop(d);
+        edit(&fs);
         fs.unmount().unwrap();
     }
     f.write_all_at(&esp, e.offset()).unwrap();
+}
+
+fn rename_entry(bed: &Bed, from: &str, to: &str) {
+    edit_esp(bed, |fs| {
+        let d = fs.root_dir().open_dir("loader/entries").unwrap();
+        d.rename(from, &d, to).unwrap();
+    });
 }
 
 /// Files on the bed's ESP under `dir`, as fatfs lists them.
@@ -368,18 +374,7 @@ fn leftovers_of_interrupted_esp_writes_are_removed() {
     // file with only its 8.3 name, which no later write of the same long
     // name replaces.
     let bed = v2_bed();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(bed.path("disk.img"))
-        .unwrap();
-    let img = std::fs::read(bed.path("disk.img")).unwrap();
-    let t = gpt::Gpt::read_image(&img).unwrap().gpt;
-    let e = part(&t, "esp").clone();
-    let mut esp = esp_of(&img);
-    {
-        let fs = fatfs::FileSystem::new(std::io::Cursor::new(&mut esp), fatfs::FsOptions::new())
-            .unwrap();
+    edit_esp(&bed, |fs| {
         for (dir, name) in [
             ("loader/entries", "CLIPOS~1.NEW"),
             ("loader/entries", "clipos-b+3.conf.new"),
@@ -393,9 +388,7 @@ fn leftovers_of_interrupted_esp_writes_are_removed() {
                 .unwrap();
             std::io::Write::write_all(&mut file, b"torn").unwrap();
         }
-        fs.unmount().unwrap();
-    }
-    f.write_all_at(&esp, e.offset()).unwrap();
+    });
     assert!(esp_files(&bed, "loader/entries").contains(&"CLIPOS~1.NEW".to_string()));
 
     let o = bed.run(&["apply"]);
