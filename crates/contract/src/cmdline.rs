@@ -165,7 +165,7 @@ impl BootParams {
         let data_blocks = (!blocks.is_empty() && blocks.bytes().all(|b| b.is_ascii_digit()))
             .then(|| blocks.parse::<u64>().ok())
             .flatten()
-            .filter(|n| *n > 0 && n.checked_mul(u64::from(BLOCK_SIZE)).is_some())
+            .filter(|n| valid_data_blocks(*n))
             .ok_or_else(|| Error::DataBlocks(blocks.into()))?;
         Ok(BootParams {
             slot,
@@ -186,6 +186,13 @@ impl BootParams {
             self.data_blocks
         )
     }
+}
+
+/// Whether `n` is a block count the contract allows: positive, and its
+/// size in bytes (`n` × [`BLOCK_SIZE`]) fits in a `u64`. [`BootParams::parse`]
+/// and [`crate::Release::check`] apply the same rule.
+pub fn valid_data_blocks(n: u64) -> bool {
+    n > 0 && n.checked_mul(u64::from(BLOCK_SIZE)).is_some()
 }
 
 fn check_lower_hex(key: &'static str, value: &str) -> Result<(), Error> {

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cmdline::{BootParams, MAX_SALT_BYTES, Slot};
+use crate::cmdline::{BLOCK_SIZE, BootParams, MAX_SALT_BYTES, Slot, valid_data_blocks};
 use crate::version::Version;
 
 /// File name of the release description, in a release directory.
@@ -44,8 +44,11 @@ pub enum Error {
     RootHash(String),
     #[error("release verity salt is not lowercase hex or longer than {MAX_SALT_BYTES} bytes")]
     Salt,
-    #[error("release verity data_blocks is 0")]
-    DataBlocks,
+    #[error(
+        "release verity data_blocks {0} is not a positive count of {BLOCK_SIZE}-byte blocks whose \
+         size fits in 64 bits"
+    )]
+    DataBlocks(u64),
     #[error("release has no UKI for slot {0}")]
     MissingUki(Slot),
     #[error("release has two UKIs for slot {0}")]
@@ -173,8 +176,8 @@ impl Release {
         if !is_hex(&self.verity.salt, None) || self.verity.salt.len() / 2 > MAX_SALT_BYTES {
             return Err(Error::Salt);
         }
-        if self.verity.data_blocks == 0 {
-            return Err(Error::DataBlocks);
+        if !valid_data_blocks(self.verity.data_blocks) {
+            return Err(Error::DataBlocks(self.verity.data_blocks));
         }
         for slot in Slot::ALL {
             match self.ukis.iter().filter(|u| u.slot == slot).count() {
@@ -267,6 +270,28 @@ mod tests {
         assert_eq!(p.salt, vec![0x34; 32]);
     }
 
+    /// A block count whose size in bytes (× 4096) does not fit in 64 bits
+    /// would give the UKIs a command line that `BootParams::parse` refuses
+    /// (the slot would never boot), and overflow clip-updated's
+    /// `data_blocks * BLOCK_SIZE`. Found by the fuzz target `release_json`
+    /// (corpus/release_json/crash-data-blocks-overflow).
+    #[test]
+    fn data_blocks_fit_the_command_line() {
+        let mut r = release();
+        let most = u64::MAX / u64::from(crate::cmdline::BLOCK_SIZE);
+        r.verity.data_blocks = most + 1;
+        let err = Release::from_json(r.to_json().as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "release verity data_blocks 4503599627370496 is not a positive count of 4096-byte \
+             blocks whose size fits in 64 bits"
+        );
+        r.verity.data_blocks = most;
+        let r = Release::from_json(r.to_json().as_bytes()).unwrap();
+        let p = r.boot_params(Slot::A).unwrap();
+        assert_eq!(BootParams::parse(&p.render()), Ok(p));
+    }
+
     #[test]
     fn refusals_are_named() {
         type Change = Box<dyn Fn(&mut Release)>;
@@ -297,7 +322,7 @@ mod tests {
             ),
             (
                 Box::new(|r| r.verity.data_blocks = 0),
-                "release verity data_blocks is 0",
+                "release verity data_blocks 0 is not a positive count",
             ),
             (
                 Box::new(|r| r.ukis.truncate(1)),
