@@ -353,7 +353,13 @@ pub fn uki_path(product: &str, slot: Slot) -> String {
 /// `sort-key` by it, newest first (strverscmp_improved). SemVer's
 /// pre-release separator `-` becomes `~`, which systemd sorts before the
 /// release (`2.0.0~rc1` < `2.0.0`, as SemVer says). ([`Version`] takes
-/// no build metadata.)
+/// no build metadata.) The two orders agree for versions without a
+/// pre-release or with a pre-release of one word of letters followed by
+/// numbers (`-rc`, `-beta.2`; fuzz target `version`), which include every
+/// version crates/rollback gives a rollback index; for others they can
+/// differ (systemd takes `1.0.0~alpha.1` for newer than `1.0.0~alpha.beta`
+/// and `~rc10` for newer than `~rc9`, SemVer the opposite, and it reads a
+/// `-` inside the pre-release as a separator).
 pub fn entry_version(version: &Version) -> String {
     version.as_str().replacen('-', "~", 1)
 }
