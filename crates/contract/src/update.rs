@@ -364,6 +364,13 @@ pub fn entry_version(version: &Version) -> String {
     version.as_str().replacen('-', "~", 1)
 }
 
+/// The SemVer text of an entry's `version` line: the inverse of
+/// [`entry_version`] (a SemVer version has no `~`, so the first one is the
+/// pre-release separator). Not validated: callers compare it as text.
+pub fn version_of_entry(line: &str) -> String {
+    line.trim().replacen('~', "-", 1)
+}
+
 /// A type #1 entry running the slot's UKI: `title`, `version` (see
 /// [`entry_version`]), `sort-key` (the product: both slots share it, so
 /// systemd-boot orders them by version) and `efi`.
@@ -467,6 +474,10 @@ mod tests {
     fn entry_text_and_version_order() {
         let v = Version::parse("2.0.0-rc.1").unwrap();
         assert_eq!(entry_version(&v), "2.0.0~rc.1");
+        for text in ["2.0.0-rc.1", "2.0.0-rc-1.x-y", "2.0.0"] {
+            let v = Version::parse(text).unwrap();
+            assert_eq!(version_of_entry(&entry_version(&v)), text);
+        }
         assert_eq!(
             entry_text(
                 "CLIP OS",

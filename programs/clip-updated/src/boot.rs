@@ -47,7 +47,7 @@ pub struct Entry {
     /// `None`: marked good (no counter).
     pub tries_left: Option<u32>,
     pub tries_done: Option<u32>,
-    /// Its `version` line.
+    /// Its `version` line in SemVer form (`2.0.0~rc.1` reads `2.0.0-rc.1`).
     pub version: Option<String>,
 }
 
@@ -131,7 +131,7 @@ impl<'a> Esp<'a> {
             let version = text
                 .lines()
                 .find_map(|l| l.strip_prefix("version "))
-                .map(|v| v.trim().to_string());
+                .map(contract::update::version_of_entry);
             out.push(Entry {
                 file_name: name,
                 slot,

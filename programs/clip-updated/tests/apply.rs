@@ -405,18 +405,36 @@ fn leftovers_of_interrupted_esp_writes_are_removed() {
 
 #[test]
 fn a_version_whose_tries_ran_out_is_reported_and_not_retried() {
-    let bed = v2_bed();
+    tries_ran_out(v2_bed(), "2.0.0");
+}
+
+#[test]
+fn a_prerelease_whose_tries_ran_out_is_reported_and_not_retried() {
+    // Its entry says "version 2.0.0~rc.1" (systemd's pre-release order);
+    // the daemon must still recognise 2.0.0-rc.1.
+    let bed = bed(
+        "1.0.0",
+        |_| vec![payload("2.0.0-rc.1", 4 << 20)],
+        key(2),
+        now().plus_seconds(86400),
+    );
+    tries_ran_out(bed, "2.0.0-rc.1");
+}
+
+fn tries_ran_out(bed: Bed, v2: &str) {
     assert!(bed.run(&["apply"]).status.success());
     rename_entry(&bed, "clipos-b+3.conf", "clipos-b+0-3.conf");
     let (out, _) = text(&bed.run(&["status"]));
-    assert!(out.contains("Slot b: failed (2.0.0)\n"), "{out}");
+    assert!(out.contains(&format!("Slot b: failed ({v2})\n")), "{out}");
     assert!(
-        out.ends_with("2.0.0 failed: its tries ran out; running 1.0.0\n"),
+        out.ends_with(&format!("{v2} failed: its tries ran out; running 1.0.0\n")),
         "{out}"
     );
     refused(
         &bed,
-        "error: version 2.0.0 failed before (its tries ran out); it is not installed again automatically\n",
+        &format!(
+            "error: version {v2} failed before (its tries ran out); it is not installed again automatically\n"
+        ),
     );
 }
 

@@ -2,10 +2,13 @@
 //! good version booting. Each trial boots a fresh copy of update_support's
 //! v1 disk with its repository offering v2, waits for the
 //! daemon's request of v2's release.json in the server's access log (the
-//! payloads follow it at once), waits a random delay and SIGKILLs QEMU (found by its process ID). Then the same
-//! disk and TPM boot again with the server: every boot until v2's
-//! clip-status report must be a verified version (v1 or v2), no
-//! `clip-init: FATAL`, no hang, and the run ends on v2 in slot B.
+//! payloads follow it at once), waits a random delay and SIGKILLs QEMU
+//! (found by its process ID). Then the same disk and TPM boot again with
+//! the server, until the first clip-status report: every boot must be a
+//! verified version (v1 or v2), no `clip-init: FATAL`, no hang. Whether
+//! the interrupted update completes later is not waited for here (another
+//! apply and reboot per trial); clip-updated's host tests kill it at
+//! random points and then complete it.
 //!
 //! The delays are spread over the apply deliberately: trial i of n waits
 //! span * (i + u) / n, u uniform in [0, 1) from the seed, span the apply's
