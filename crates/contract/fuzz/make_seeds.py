@@ -76,7 +76,9 @@ SEEDS = {
                                "health_checks": []}),
         "next-boot": json.dumps({"server": "https://updates.example.org/clipos/",
                                  "reboot": "next-boot",
-                                 "health_checks": ["/usr/bin/true --x  y", "/usr/lib/clip/check"]}),
+                                 "health_checks": ["/usr/bin/true --x  y", "/usr/lib/clip/check"],
+                                 "ca": "/usr/lib/clip/update/ca.pem"}),
+        "https-without-ca": '{"server":"https://updates.example.org/"}',
         "bad-interval": '{"check_interval_seconds":9}',
     },
     "cmdline": {

@@ -8,8 +8,9 @@
 //! `clip repo serve` in a test and from a real server once configured.
 //!
 //! Also the rest of the device's update contract (docs/update.md, "Design:
-//! the update contract (issue 9)", "Device"): the paths of the trust root,
-//! of the product's `[update]` configuration ([`UpdateConfig`], written by
+//! the update contract (issue 9)", "Device", and "HTTPS"): the paths of the
+//! trust root, of the HTTPS server's CA bundle ([`CA_PATH`]), of the
+//! product's `[update]` configuration ([`UpdateConfig`], written by
 //! `clip build`, read by `clip-updated`) and of the daemon's state, and the
 //! boot entries on the ESP: their file names with systemd's boot counting
 //! (Boot Loader Specification, "Boot counting": `+LEFT[-DONE]` before
@@ -37,6 +38,10 @@ pub const DEFAULT_SERVER_URL: &str = "http://10.0.2.100/";
 pub const CONFIG_PATH: &str = "/usr/lib/clip/update.json";
 /// The trust root: the key set's `update-root.json` (TUF root version 1).
 pub const ROOT_PATH: &str = "/usr/lib/clip/update/root.json";
+/// The CA bundle (PEM) the daemon trusts for an `https://` server: the
+/// product's `[update] ca`, copied by `clip build`; update.json's `ca`
+/// names it. The only TLS roots: the device has no system store.
+pub const CA_PATH: &str = "/usr/lib/clip/update/ca.pem";
 /// The daemon's state (state partition): trusted metadata, download cache,
 /// `status.json`.
 pub const STATE_DIR: &str = "/var/lib/clip-updated";
@@ -84,6 +89,17 @@ pub enum Error {
          shell: words split at spaces, the first one the program)"
     )]
     HealthCheck(String),
+    #[error(
+        "update server {0:?} is https:// but no ca is configured: the device trusts no system CA \
+         store, so an https server needs the CA bundle that signed its certificate"
+    )]
+    HttpsWithoutCa(String),
+    #[error(
+        "a ca is configured but the update server {0:?} is not https:// (the CA would not be used)"
+    )]
+    CaWithoutHttps(String),
+    #[error("ca path {0:?} is empty or has control characters")]
+    CaPath(String),
     #[error("{what} is {len} bytes long, at most {MAX_TEXT_LEN} allowed")]
     TooLong { what: &'static str, len: usize },
     #[error(
@@ -136,6 +152,10 @@ fn default_first_delay() -> u64 {
 /// {"server":"http://10.0.2.100/","check_interval_seconds":3600,
 ///  "first_check_delay_seconds":5,"reboot":"now","health_checks":[]}
 /// ```
+///
+/// With an `https://` server, `ca` is required (and only then allowed): in
+/// the product, the CA bundle's path relative to the product directory; in
+/// update.json, [`CA_PATH`] ([`UpdateConfig::on_device`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConfig {
@@ -157,6 +177,10 @@ pub struct UpdateConfig {
     /// one fails the boot's try.
     #[serde(default)]
     pub health_checks: Vec<String>,
+    /// The PEM bundle of the CA(s) the `https://` server's certificate
+    /// chains to: the only TLS trust roots (absent for `http://`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 impl Default for UpdateConfig {
@@ -167,6 +191,7 @@ impl Default for UpdateConfig {
             first_check_delay_seconds: DEFAULT_FIRST_CHECK_DELAY_SECONDS,
             reboot: Reboot::Now,
             health_checks: Vec::new(),
+            ca: None,
         }
     }
 }
@@ -180,6 +205,20 @@ impl UpdateConfig {
         Ok(config)
     }
 
+    /// Whether the server is reached over TLS.
+    pub fn is_https(&self) -> bool {
+        self.server.starts_with("https://")
+    }
+
+    /// The configuration as the image carries it: `ca`, when set, is
+    /// [`CA_PATH`], where `clip build` copies the product's bundle.
+    pub fn on_device(&self) -> UpdateConfig {
+        UpdateConfig {
+            ca: self.ca.as_ref().map(|_| CA_PATH.to_owned()),
+            ..self.clone()
+        }
+    }
+
     /// The JSON `clip build` writes (pretty, with a final newline).
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
@@ -190,6 +229,22 @@ impl UpdateConfig {
     /// Every rule of the contract.
     pub fn check(&self) -> Result<(), Error> {
         check_server_url(&self.server)?;
+        match (&self.ca, self.is_https()) {
+            (None, true) => return Err(Error::HttpsWithoutCa(self.server.clone())),
+            (Some(_), false) => return Err(Error::CaWithoutHttps(self.server.clone())),
+            (Some(ca), true) => {
+                if ca.len() > MAX_TEXT_LEN {
+                    return Err(Error::TooLong {
+                        what: "ca path",
+                        len: ca.len(),
+                    });
+                }
+                if ca.is_empty() || ca.chars().any(char::is_control) {
+                    return Err(Error::CaPath(ca.clone()));
+                }
+            }
+            (None, false) => {}
+        }
         let (low, high) = CHECK_INTERVAL_RANGE;
         if !(low..=high).contains(&self.check_interval_seconds) {
             return Err(Error::CheckInterval(self.check_interval_seconds));
@@ -545,6 +600,56 @@ mod tests {
             UpdateConfig::from_json(br#"{"sever":"x"}"#),
             Err(Error::Json(m)) if m.contains("unknown field `sever`")
         ));
+    }
+
+    #[test]
+    fn https_needs_a_ca_and_only_https_takes_one() {
+        let c =
+            UpdateConfig::from_json(br#"{"server":"https://u.example/","ca":"ca.pem"}"#).unwrap();
+        assert!(c.is_https());
+        assert_eq!(c.ca.as_deref(), Some("ca.pem"));
+        let d = c.on_device();
+        assert_eq!(d.ca.as_deref(), Some(CA_PATH));
+        assert_eq!(
+            d.to_json(),
+            "{\n  \"server\": \"https://u.example/\",\n  \"check_interval_seconds\": 3600,\n  \
+             \"first_check_delay_seconds\": 5,\n  \"reboot\": \"now\",\n  \"health_checks\": [],\n  \
+             \"ca\": \"/usr/lib/clip/update/ca.pem\"\n}\n"
+        );
+        assert_eq!(UpdateConfig::from_json(d.to_json().as_bytes()), Ok(d));
+        // No ca: update.json as before the field existed.
+        assert!(!UpdateConfig::default().to_json().contains("ca"));
+        assert_eq!(UpdateConfig::default().on_device(), UpdateConfig::default());
+        for (json, error) in [
+            (
+                r#"{"server":"https://u.example/"}"#,
+                Error::HttpsWithoutCa("https://u.example/".into()),
+            ),
+            (
+                r#"{"ca":"ca.pem"}"#,
+                Error::CaWithoutHttps(DEFAULT_SERVER_URL.into()),
+            ),
+            (
+                r#"{"server":"https://u.example/","ca":""}"#,
+                Error::CaPath(String::new()),
+            ),
+            (
+                r#"{"server":"https://u.example/","ca":"a\nb"}"#,
+                Error::CaPath("a\nb".into()),
+            ),
+        ] {
+            assert_eq!(
+                UpdateConfig::from_json(json.as_bytes()),
+                Err(error),
+                "{json}"
+            );
+        }
+        assert_eq!(
+            Error::HttpsWithoutCa("https://u.example/".into()).to_string(),
+            "update server \"https://u.example/\" is https:// but no ca is configured: the device \
+             trusts no system CA store, so an https server needs the CA bundle that signed its \
+             certificate"
+        );
     }
 
     #[test]

@@ -90,6 +90,7 @@ fn update_json_corpus() {
             ("seed-default", Accepted),
             ("seed-next-boot", Accepted),
             ("seed-bad-interval", Refused),
+            ("seed-https-without-ca", Refused),
         ],
     );
 }

@@ -3,6 +3,7 @@
 //! `docs/product.md`.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use crate::cmdline::{CmdlineCheck, Param, same_name};
 use crate::size::{format_size, parse_size, verity_size};
@@ -190,13 +191,26 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `[update]`: the contract's rules, under the field they concern.
+/// `[update]`: the contract's rules, under the field they concern, and
+/// `ca` relative to the product directory (the product carries its CA).
 fn update(u: &crate::Update) -> Result<(), Failure> {
     use contract::update::Error as E;
     let Err(e) = u.check() else {
+        if let Some(ca) = u.ca.as_deref().filter(|ca| Path::new(ca).is_absolute()) {
+            return fail(
+                "update.ca",
+                Problem::Contract {
+                    message: format!(
+                        "{ca:?} is absolute: name the CA bundle relative to the product directory"
+                    ),
+                },
+            );
+        }
         return Ok(());
     };
     let field = match &e {
+        E::HttpsWithoutCa(_) | E::CaWithoutHttps(_) | E::CaPath(_) => "update.ca".to_owned(),
+        E::TooLong { what, .. } if *what == "ca path" => "update.ca".to_owned(),
         E::ServerUrl(_) => "update.server".to_owned(),
         E::TooLong { what, .. } if what.contains("server") => "update.server".to_owned(),
         E::CheckInterval(_) => "update.check_interval_seconds".to_owned(),

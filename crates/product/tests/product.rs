@@ -828,6 +828,7 @@ fn update_section_defaults_to_the_contract_and_names_bad_fields() {
     };
     let p = with(&[
         ("server", s("https://updates.example.org/clipos/")),
+        ("ca", s("update-ca.pem")),
         ("reboot", s("next-boot")),
         ("check_interval_seconds", toml::Value::Integer(600)),
         (
@@ -838,8 +839,37 @@ fn update_section_defaults_to_the_contract_and_names_bad_fields() {
     .unwrap();
     assert_eq!(p.update.reboot, Reboot::NextBoot);
     assert_eq!(p.update.check_interval_seconds, 600);
+    assert_eq!(p.update.ca.as_deref(), Some("update-ca.pem"));
     let q = Product::parse(&p.to_toml().unwrap(), Path::new("round")).unwrap();
     assert_eq!(p, q);
+
+    // HTTPS (docs/update.md, "HTTPS"): a CA, and only with https.
+    let https = || ("server", s("https://updates.example.org/"));
+    for (edits, want) in [
+        (
+            vec![https()],
+            "update.ca: update server \"https://updates.example.org/\" is https:// but no ca is \
+             configured: the device trusts no system CA store, so an https server needs the CA \
+             bundle that signed its certificate",
+        ),
+        (
+            vec![("ca", s("update-ca.pem"))],
+            "update.ca: a ca is configured but the update server \"http://10.0.2.100/\" is not \
+             https:// (the CA would not be used)",
+        ),
+        (
+            vec![https(), ("ca", s("/etc/ssl/ca.pem"))],
+            "update.ca: \"/etc/ssl/ca.pem\" is absolute: name the CA bundle relative to the \
+             product directory",
+        ),
+        (
+            vec![https(), ("ca", s(""))],
+            "update.ca: ca path \"\" is empty or has control characters",
+        ),
+    ] {
+        let e = with(&edits).unwrap_err().to_string();
+        assert_eq!(e, want);
+    }
 
     let cases: Vec<(&str, toml::Value, &str)> = vec![
         (
