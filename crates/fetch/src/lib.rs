@@ -92,6 +92,31 @@ impl Default for Client {
     }
 }
 
+/// The number of certificates in a PEM bundle that
+/// [`Client::with_roots_pem`] would trust, or why it would refuse the
+/// bundle (`clip build` checks a product's CA with it).
+pub fn check_roots_pem(pem: &[u8]) -> Result<usize, Error> {
+    Ok(roots_from_pem(pem)?.len())
+}
+
+fn roots_from_pem(pem: &[u8]) -> Result<rustls::RootCertStore, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| Error::Roots {
+            reason: format!("cannot read PEM: {e}"),
+        })?;
+        roots.add(cert).map_err(|e| Error::Roots {
+            reason: format!("unusable certificate: {e}"),
+        })?;
+    }
+    if roots.is_empty() {
+        return Err(Error::Roots {
+            reason: "no certificate in the PEM bundle".to_owned(),
+        });
+    }
+    Ok(roots)
+}
+
 impl Client {
     /// Plain HTTP only, 10 s to connect, 30 s for any read.
     pub fn new() -> Client {
@@ -112,20 +137,7 @@ impl Client {
     /// Trusts the certificates of a PEM bundle (the only roots: no system
     /// store) for https URLs.
     pub fn with_roots_pem(mut self, pem: &[u8]) -> Result<Client, Error> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| Error::Roots {
-                reason: format!("cannot read PEM: {e}"),
-            })?;
-            roots.add(cert).map_err(|e| Error::Roots {
-                reason: format!("unusable certificate: {e}"),
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(Error::Roots {
-                reason: "no certificate in the PEM bundle".to_owned(),
-            });
-        }
+        let roots = roots_from_pem(pem)?;
         // rustls 0.23.48 deprecates ring's provider for lacking post-quantum
         // key exchange (X25519MLKEM768, only in aws-lc-rs). Accepted: the
         // update's authenticity rests on the repository's signatures, not on

@@ -184,6 +184,14 @@ fn untrusted_servers_are_refused() {
         err.to_string(),
         "trust roots: no certificate in the PEM bundle"
     );
+    // The same check without a client (clip build's, for a product's CA).
+    let err = fetch::check_roots_pem(b"no PEM here").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "trust roots: no certificate in the PEM bundle"
+    );
+    let both = format!("{}{}", pki_served.ca_pem, other.ca_pem);
+    assert_eq!(fetch::check_roots_pem(both.as_bytes()).unwrap(), 2);
 }
 
 struct Killed(std::process::Child);
