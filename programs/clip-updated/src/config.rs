@@ -23,6 +23,35 @@ impl Config {
         Ok(Config { update })
     }
 
+    /// The HTTP(S) client for the server: plain HTTP, or for an
+    /// `https://` server TLS trusting exactly update.json's `ca` (read
+    /// under `root`), the only roots (docs/update.md, "HTTPS"). Fails
+    /// closed: an https server without a CA, or a CA that cannot be read or
+    /// holds no usable certificate, is an error before any request.
+    pub fn http_client(&self, root: &Path) -> Result<fetch::Client> {
+        let client = fetch::Client::new();
+        let Some(ca) = &self.update.ca else {
+            anyhow::ensure!(
+                !self.update.is_https(),
+                contract::update::Error::HttpsWithoutCa(self.update.server.clone())
+            );
+            return Ok(client);
+        };
+        let path = root.join(ca.trim_start_matches('/'));
+        let pem = std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read the update server's CA {} (update.json's ca)",
+                path.display()
+            )
+        })?;
+        client.with_roots_pem(&pem).with_context(|| {
+            format!(
+                "the update server's CA {} is not usable (update.json's ca)",
+                path.display()
+            )
+        })
+    }
+
     /// The server URL with exactly one trailing `/`.
     pub fn base_url(&self) -> String {
         format!("{}/", self.update.server.trim_end_matches('/'))

@@ -122,7 +122,8 @@ pub fn check(paths: &Paths) -> Result<(CheckReport, Option<(Repo, repo::Offer)>)
     let running = Running::load(paths, Some(&config))?;
     let mut status = Status::load(&paths.status_file())?;
     let result = (|| {
-        let repo = Repo::refresh(paths, &config.base_url()).with_context(|| {
+        let http = config.http_client(&paths.root_dir)?;
+        let repo = Repo::refresh(paths, &config.base_url(), http).with_context(|| {
             format!(
                 "cannot refresh the update metadata from {}",
                 config.base_url()

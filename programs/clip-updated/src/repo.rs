@@ -54,8 +54,10 @@ fn root_version(bytes: &[u8]) -> Option<u64> {
 
 impl Repo {
     /// §5.2-5.6: from the newest trusted root (shipped or persisted) through
-    /// timestamp, snapshot and targets; persists each role once trusted.
-    pub fn refresh(paths: &Paths, base: &str) -> Result<Repo> {
+    /// timestamp, snapshot and targets, fetched with `http`
+    /// ([`crate::config::Config::http_client`]); persists each role once
+    /// trusted.
+    pub fn refresh(paths: &Paths, base: &str, http: fetch::Client) -> Result<Repo> {
         let shipped = std::fs::read(&paths.trust_root).with_context(|| {
             format!("cannot read the trust root {}", paths.trust_root.display())
         })?;
@@ -70,7 +72,7 @@ impl Repo {
         let mut repo = Repo {
             client: client.clone(),
             base: base.to_string(),
-            http: fetch::Client::new(),
+            http,
         };
         for _ in 0..tuf::MAX_ROOT_ROTATIONS {
             let (name, max) = client.next_root_request();

@@ -467,3 +467,127 @@ pub fn bed_sized(
     .unwrap();
     Bed { dir, server, v1 }
 }
+
+/// A test CA and a server certificate for `127.0.0.1` signed by it (rcgen,
+/// as in crates/fetch/tests/tls.rs).
+pub struct Pki {
+    pub ca_pem: String,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: Vec<u8>,
+}
+
+pub fn pki(ca_name: &str) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, ca_name);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    Pki {
+        ca_pem: ca_cert.pem(),
+        chain: vec![leaf.der().clone(), ca_cert.der().clone()],
+        key: key.serialize_der(),
+    }
+}
+
+/// A TLS connection as httpd's handler takes it.
+struct Tls(rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>);
+
+impl std::io::Read for Tls {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl std::io::Write for Tls {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl httpd::Timeouts for Tls {
+    fn set_read_timeout(&mut self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+        self.0.sock.set_read_timeout(t)
+    }
+}
+
+impl Drop for Tls {
+    fn drop(&mut self) {
+        use std::io::Write;
+        self.0.conn.send_close_notify();
+        let _ = self.0.flush();
+    }
+}
+
+impl Bed {
+    /// Serves the bed's repository over HTTPS as well (httpd's handler
+    /// behind a rustls server with `served`'s certificate, its access log in
+    /// `https-access.log`) and points update.json at it: `server` the
+    /// https URL, `ca` [`contract::update::CA_PATH`] holding `ca_pem` when
+    /// given, no `ca` otherwise. Returns the URL.
+    pub fn serve_https(&self, served: &Pki, ca_pem: Option<&str>) -> String {
+        use std::sync::Arc;
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(served.key.clone()),
+        );
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(served.chain.clone(), key)
+            .unwrap();
+        let config = Arc::new(config);
+        let log = std::fs::File::create(self.path("https-access.log")).unwrap();
+        let site = Arc::new(
+            httpd::Site::new(&self.path("repo"))
+                .unwrap()
+                .with_access_log(httpd::AccessLog::new(log)),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(tcp) = conn else { return };
+                let config = Arc::clone(&config);
+                let site = Arc::clone(&site);
+                std::thread::spawn(move || {
+                    let peer = tcp.peer_addr().unwrap().ip();
+                    let conn = rustls::ServerConnection::new(config).unwrap();
+                    httpd::serve_connection(Tls(rustls::StreamOwned::new(conn, tcp)), peer, &site);
+                });
+            }
+        });
+        let config_path = self.path("root/usr/lib/clip/update.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        config["server"] = url.clone().into();
+        match ca_pem {
+            Some(pem) => {
+                let path = contract::update::CA_PATH.trim_start_matches('/');
+                std::fs::write(self.path("root").join(path), pem).unwrap();
+                config["ca"] = contract::update::CA_PATH.into();
+            }
+            None => {
+                config.as_object_mut().unwrap().remove("ca");
+            }
+        }
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        url
+    }
+
+    /// The HTTPS server's access log.
+    pub fn https_access_log(&self) -> String {
+        std::fs::read_to_string(self.path("https-access.log")).unwrap()
+    }
+}
