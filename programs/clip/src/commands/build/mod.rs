@@ -323,7 +323,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let pcr_policy = boot::pcr_policy(&keys_dir)?;
     let pcr_policy_pkfp = pcr_policy.pkfp()?;
-    let update_files = update::load(&programs, &keys_dir, &product.update)?;
+    let update_files = update::load(&programs, &keys_dir, &args.product, &product.update)?;
     initramfs::check_static(&update_files.daemon, "clip-updated")?;
 
     // The release: from the cache when every input is unchanged.

@@ -1,7 +1,9 @@
 //! The update daemon in the image (docs/update.md, "Design: the update
 //! contract (issue 9)", "Device"): `/usr/bin/clip-updated`, its units, the
-//! product's `[update]` as `/usr/lib/clip/update.json` and the key set's
-//! `update-root.json` as the trust root `/usr/lib/clip/update/root.json`.
+//! product's `[update]` as `/usr/lib/clip/update.json`, the key set's
+//! `update-root.json` as the trust root `/usr/lib/clip/update/root.json`
+//! and, for an https server, the product's CA bundle (`[update] ca`) as
+//! `/usr/lib/clip/update/ca.pem` (docs/update.md, "HTTPS").
 
 use std::path::Path;
 
@@ -51,11 +53,19 @@ pub struct UpdateFiles {
     pub units: Vec<(String, Vec<u8>)>,
     pub config_json: Vec<u8>,
     pub root_json: Vec<u8>,
+    /// The product's CA bundle for an https server.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
-/// Reads the daemon and its units from `programs` and the trust root from
-/// `keys_dir`; renders update.json and the timer from `config`.
-pub fn load(programs: &Path, keys_dir: &Path, config: &UpdateConfig) -> Result<UpdateFiles> {
+/// Reads the daemon and its units from `programs`, the trust root from
+/// `keys_dir` and the CA bundle `config.ca` names from `product_dir`;
+/// renders update.json and the timer from `config`.
+pub fn load(
+    programs: &Path,
+    keys_dir: &Path,
+    product_dir: &Path,
+    config: &UpdateConfig,
+) -> Result<UpdateFiles> {
     let daemon_path = programs.join("clip-updated");
     let daemon = std::fs::read(&daemon_path).with_context(|| {
         format!(
@@ -93,12 +103,36 @@ pub fn load(programs: &Path, keys_dir: &Path, config: &UpdateConfig) -> Result<U
     };
     check_root(&root_json).with_context(|| format!("{} is not a TUF root", root_path.display()))?;
     config.check().context("the product's [update] section")?;
+    let ca_pem = config
+        .ca
+        .as_deref()
+        .map(|ca| load_ca(&product_dir.join(ca)))
+        .transpose()?;
     Ok(UpdateFiles {
         daemon,
         units,
-        config_json: config.to_json().into_bytes(),
+        config_json: config.on_device().to_json().into_bytes(),
         root_json,
+        ca_pem,
     })
+}
+
+/// The CA bundle: PEM with at least one certificate the daemon's TLS
+/// client takes as a root (the same check, `fetch::check_roots_pem`).
+pub fn load_ca(path: &Path) -> Result<Vec<u8>> {
+    let pem = std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read the update server's CA {} ([update] ca)",
+            path.display()
+        )
+    })?;
+    fetch::check_roots_pem(&pem).with_context(|| {
+        format!(
+            "the update server's CA {} ([update] ca) is not a PEM bundle with a usable certificate",
+            path.display()
+        )
+    })?;
+    Ok(pem)
 }
 
 /// The root must at least be JSON naming the root role (crates/tuf checks
@@ -148,6 +182,13 @@ impl UpdateFiles {
                 mode: 0o644,
             },
         ];
+        if let Some(pem) = &self.ca_pem {
+            files.push(rootfs::ExtraFile {
+                path: contract::update::CA_PATH.into(),
+                contents: pem.clone(),
+                mode: 0o644,
+            });
+        }
         for (name, bytes) in &self.units {
             files.push(rootfs::ExtraFile {
                 path: format!("/usr/lib/systemd/system/{name}"),
@@ -171,6 +212,9 @@ impl UpdateFiles {
         part("clip-updated", &self.daemon);
         part("update.json", &self.config_json);
         part("root.json", &self.root_json);
+        if let Some(pem) = &self.ca_pem {
+            part("ca.pem", pem);
+        }
         for (name, bytes) in &self.units {
             part(name, bytes);
         }
@@ -241,7 +285,13 @@ mod tests {
         let programs = tempfile::tempdir().unwrap();
         let keys = tempfile::tempdir().unwrap();
         std::fs::write(programs.path().join("clip-updated"), b"x").unwrap();
-        let e = load(programs.path(), keys.path(), &UpdateConfig::default()).unwrap_err();
+        let e = load(
+            programs.path(),
+            keys.path(),
+            programs.path(),
+            &UpdateConfig::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -255,7 +305,13 @@ mod tests {
             br#"{"signed":{"_type":"targets"}}"#,
         )
         .unwrap();
-        let e = load(programs.path(), keys.path(), &UpdateConfig::default()).unwrap_err();
+        let e = load(
+            programs.path(),
+            keys.path(),
+            programs.path(),
+            &UpdateConfig::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             format!("{:#}", e).split(": ").last(),
             Some("its signed._type is Some(\"targets\"), not \"root\"")
@@ -265,7 +321,13 @@ mod tests {
             br#"{"signed":{"_type":"root"}}"#,
         )
         .unwrap();
-        let f = load(programs.path(), keys.path(), &UpdateConfig::default()).unwrap();
+        let f = load(
+            programs.path(),
+            keys.path(),
+            programs.path(),
+            &UpdateConfig::default(),
+        )
+        .unwrap();
         assert_eq!(
             f.config_json,
             UpdateConfig::default().to_json().into_bytes()
@@ -283,5 +345,102 @@ mod tests {
                 "/usr/lib/systemd/system/clip-mark-good.service",
             ]
         );
+    }
+
+    /// A self-signed certificate made by `openssl req` (the PEM the
+    /// product's CA file holds in the success case).
+    const CA_PEM: &str = include_str!("testdata/update-ca.pem");
+
+    #[test]
+    fn the_products_ca_is_checked_and_lands_at_the_contract_path() {
+        let programs = tempfile::tempdir().unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let product = tempfile::tempdir().unwrap();
+        std::fs::write(programs.path().join("clip-updated"), b"x").unwrap();
+        std::fs::write(
+            keys.path().join(UPDATE_ROOT_FILE),
+            br#"{"signed":{"_type":"root"}}"#,
+        )
+        .unwrap();
+        let https = UpdateConfig {
+            server: "https://updates.example.org/".into(),
+            ca: Some("update-ca.pem".into()),
+            ..UpdateConfig::default()
+        };
+        let ca_path = product.path().join("update-ca.pem");
+        let load =
+            |config: &UpdateConfig| load(programs.path(), keys.path(), product.path(), config);
+        // Missing.
+        let e = load(&https).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            format!(
+                "cannot read the update server's CA {} ([update] ca): No such file or directory \
+                 (os error 2)",
+                ca_path.display()
+            )
+        );
+        // Not PEM; PEM without a certificate; a certificate that is not DER.
+        for (bytes, why) in [
+            (
+                &b"not a certificate\n"[..],
+                "no certificate in the PEM bundle",
+            ),
+            (
+                &b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"[..],
+                "no certificate in the PEM bundle",
+            ),
+            (
+                &b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"[..],
+                "unusable certificate: invalid peer certificate: BadEncoding",
+            ),
+        ] {
+            std::fs::write(&ca_path, bytes).unwrap();
+            let e = load(&https).unwrap_err();
+            assert_eq!(
+                format!("{e:#}"),
+                format!(
+                    "the update server's CA {} ([update] ca) is not a PEM bundle with a usable \
+                     certificate: trust roots: {why}",
+                    ca_path.display()
+                )
+            );
+        }
+        // https without a CA: the contract's rule.
+        let e = load(&UpdateConfig {
+            ca: None,
+            ..https.clone()
+        })
+        .unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "the product's [update] section: update server \"https://updates.example.org/\" is \
+             https:// but no ca is configured: the device trusts no system CA store, so an https \
+             server needs the CA bundle that signed its certificate"
+        );
+        // A usable bundle: copied to CA_PATH, named there by update.json.
+        std::fs::write(&ca_path, CA_PEM).unwrap();
+        let f = load(&https).unwrap();
+        let config = UpdateConfig::from_json(&f.config_json).unwrap();
+        assert_eq!(config.ca.as_deref(), Some(contract::update::CA_PATH));
+        assert_eq!(config.server, https.server);
+        let files = f.extra_files();
+        let ca = files
+            .iter()
+            .find(|e| e.path == "/usr/lib/clip/update/ca.pem")
+            .expect("the CA in the root tree");
+        assert_eq!(ca.contents, CA_PEM.as_bytes());
+        assert_eq!(ca.mode, 0o644);
+        // The CA is an input of the release cache key.
+        let plain = load(&UpdateConfig::default()).unwrap();
+        assert!(
+            plain
+                .extra_files()
+                .iter()
+                .all(|e| !e.path.ends_with("ca.pem"))
+        );
+        let mut other = f.clone();
+        other.ca_pem = Some(b"x".to_vec());
+        assert_ne!(f.sha256(), other.sha256());
     }
 }
