@@ -64,7 +64,7 @@ fn bytes_line(serial: &str, prefix: &str) -> u64 {
 }
 
 #[test]
-#[ignore = "issue 9 end-to-end update test, not yet in ./dev test (no full green run yet; too slow for the suite budget): ./dev test-updates runs it"]
+#[ignore = "issue 9 end-to-end update test, too slow for ./dev test's time budget (with the other two, 27 min more): ./dev test-updates runs it"]
 fn v1_updates_to_v2_then_v3_fails_its_health_check_and_v2_stays() {
     let f = up::fixture();
     let disk = up::v1_disk("v1-v2-v3");
