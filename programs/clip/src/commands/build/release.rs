@@ -218,12 +218,24 @@ pub fn restore(
             return Ok(None);
         }
     };
-    // Copies, not links: a test or a person may change the output's files.
-    copy_dir(&dir.join(RELEASE_DIR), out_release)?;
-    copy_dir(&dir.join(super::ARTIFACTS_DIR), out_artifacts)?;
-    // Marks the entry as used, for `prune`.
+    // Marks the entry as used, for `prune`, before copying: another
+    // build's prune then takes older entries, not this one.
     let _ = std::fs::File::open(dir.join(BUILD_INFO))
         .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    // Copies, not links: a test or a person may change the output's files.
+    let copied = copy_dir(&dir.join(RELEASE_DIR), out_release)
+        .and_then(|()| copy_dir(&dir.join(super::ARTIFACTS_DIR), out_artifacts));
+    if let Err(e) = copied {
+        if dir.join(BUILD_INFO).is_file() {
+            return Err(e);
+        }
+        // Pruned by a concurrent build while we copied: a miss.
+        tracing::warn!(
+            "the cached release {} went away while it was copied ({e:#}); rebuilding it",
+            dir.display()
+        );
+        return Ok(None);
+    }
     Ok(Some((release, info)))
 }
 
