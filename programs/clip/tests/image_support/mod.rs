@@ -185,14 +185,20 @@ impl Drop for DiskCopy {
 
 /// A private, sparse copy of the built image (tests write to their disks).
 pub fn image_copy(name: &str) -> DiskCopy {
-    let out = built();
-    let dir = tmp().join("image-copies").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    disk_copy(
+        &built().join("disk.img"),
+        &tmp().join("image-copies").join(name),
+    )
+}
+
+/// A sparse copy of `disk` as `dir/disk.img`, `dir` emptied first.
+pub fn disk_copy(disk: &Path, dir: &Path) -> DiskCopy {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let copy = dir.join("disk.img");
     let status = Command::new("cp")
         .arg("--sparse=always")
-        .arg(out.join("disk.img"))
+        .arg(disk)
         .arg(&copy)
         .status()
         .unwrap();

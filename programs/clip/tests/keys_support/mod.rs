@@ -50,7 +50,8 @@ pub const ROLES: [&str; 3] = ["PK", "KEK", "db"];
 
 #[path = "../support/run.rs"]
 mod run;
-pub use run::{Run, clip_path, run_command as run};
+#[allow(unused_imports)] // start_repo_server: repo_support only.
+pub use run::{Run, clip_path, run_command as run, start_repo_server};
 
 /// `clip ARGS` with SOURCE_DATE_EPOCH set to [`EPOCH`].
 pub fn clip<S: AsRef<OsStr>>(args: &[S]) -> Run {

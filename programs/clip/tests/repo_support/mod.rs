@@ -11,9 +11,8 @@ mod keys_support;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use contract::release::{File, Release, Uki, Verity};
 use rand::{RngCore, SeedableRng};
@@ -118,25 +117,7 @@ impl Drop for Served {
 }
 
 pub fn serve(repo: &Path) -> Served {
-    let mut child = Command::new(keys_support::clip_path())
-        .args(["repo", "serve"])
-        .arg(repo)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    let (child, url) = keys_support::start_repo_server::<&str>(repo, &[]);
     Served { child, url }
 }
 

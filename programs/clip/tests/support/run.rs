@@ -141,3 +141,34 @@ pub fn clip_path() -> &'static Path {
 pub fn clip<S: AsRef<OsStr>>(args: &[S]) -> Run {
     run_program(clip_path(), args)
 }
+
+/// Starts `clip repo serve REPO --listen 127.0.0.1:0 EXTRA...` and returns
+/// the child and its URL (`http://127.0.0.1:PORT`, no trailing slash), read
+/// from the first line it prints.
+pub fn start_repo_server<S: AsRef<OsStr>>(
+    repo: &Path,
+    extra: &[S],
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(clip_path())
+        .args(["repo", "serve"])
+        .arg(repo)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    (child, url)
+}

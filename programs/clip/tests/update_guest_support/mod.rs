@@ -9,10 +9,10 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -99,18 +99,10 @@ pub fn build(version: &str) -> PathBuf {
 /// A fresh machine: a sparse copy of OUT's disk in `name`'s own directory
 /// (its TPM state will be `tpm/` beside it). Returns the disk.
 pub fn machine(out: &Path, name: &str) -> image_support::DiskCopy {
-    let dir = tmp().join("update-guest-machines").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let disk = dir.join("disk.img");
-    let status = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(out.join("disk.img"))
-        .arg(&disk)
-        .status()
-        .unwrap();
-    assert!(status.success(), "cp of the image failed");
-    image_support::DiskCopy::adopt(disk)
+    image_support::disk_copy(
+        &out.join("disk.img"),
+        &tmp().join("update-guest-machines").join(name),
+    )
 }
 
 /// A copy of a machine's directory (disk and TPM state) as `name`.
@@ -143,26 +135,8 @@ impl Drop for Server {
 }
 
 pub fn serve(dir: &Path, log: &Path) -> Server {
-    let mut child = Command::new(clip_path())
-        .args(["repo", "serve"])
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0", "--access-log"])
-        .arg(log)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    let (child, url) =
+        image_support::start_repo_server(dir, &[OsStr::new("--access-log"), log.as_os_str()]);
     Server {
         child,
         url,

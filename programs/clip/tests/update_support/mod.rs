@@ -39,10 +39,10 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
@@ -258,26 +258,10 @@ pub fn serve(repository: &Path) -> Served {
             .unwrap()
             .as_nanos()
     ));
-    let mut child = Command::new(clip_path())
-        .args(["repo", "serve"])
-        .arg(repository)
-        .args(["--listen", "127.0.0.1:0", "--access-log"])
-        .arg(&access_log)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    let (child, url) = img::start_repo_server(
+        repository,
+        &[OsStr::new("--access-log"), access_log.as_os_str()],
+    );
     Served {
         child,
         url,
