@@ -75,6 +75,9 @@ fn release_json_corpus() {
             ("seed-release", Outcome::Accepted),
             // data_blocks 2^64 - 1: its command line did not parse.
             ("crash-data-blocks-overflow", Outcome::Refused),
+            // A number in pcr11 that serde_json read one ulp off before
+            // its float_roundtrip feature: printed back, it changed.
+            ("crash-float-not-round-tripped", Outcome::Accepted),
         ],
     );
 }
