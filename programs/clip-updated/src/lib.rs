@@ -370,6 +370,7 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
         esp.close()?;
     }
     disk.sync()?;
+    tracing::info!("UKI of slot {inactive} written; next, its boot entry {entry}");
     {
         // The commit point: the entry with its tries.
         let esp = Esp::open(&disk.file, esp_start, esp_len, &running.product)?;
@@ -383,6 +384,7 @@ fn apply_inner(paths: &Paths) -> Result<Option<ApplyReport>> {
         esp.close()?;
     }
     disk.sync()?;
+    tracing::info!("boot entry {entry} written and synced");
     let mut status = Status::load(&paths.status_file())?;
     status.pending = Some(Pending {
         version: version.clone(),

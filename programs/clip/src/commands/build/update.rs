@@ -250,7 +250,7 @@ mod tests {
         };
         let service = unit("clip-updated.service");
         for line in [
-            "ExecStart=/usr/bin/clip-updated apply",
+            "ExecStart=/usr/bin/clip-updated -v apply",
             "ProtectSystem=strict",
             "ReadWritePaths=/var/lib/clip-updated",
             "NoNewPrivileges=yes",
