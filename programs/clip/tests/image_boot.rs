@@ -120,6 +120,10 @@ fn boots_verified_with_the_state_sealed_to_the_tpm_and_only_to_it() {
         "clip-init: TPM keyslot 1 (token 0): sealed to PCR 7 and 12 as they are and to PCR 11 \
          values signed by the PCR-policy key",
         "clip-init: TPM: PCR 11 extended with leave-initrd",
+        // clip build's .pcrsig carries the anti-rollback approval, so the
+        // key is sealed with PolicyNV (docs/anti-rollback.md).
+        "clip-init: TPM: the state's key is bound to the anti-rollback minimum \
+         (PolicyNV, policyRef clip.rollback)",
         "clip-init: state /var/lib (created, seeded from factory)",
         "clip-init: state /etc/machine-id (created, new machine ID)",
         "Multi-User System",
@@ -206,10 +210,15 @@ fn boots_verified_with_the_state_sealed_to_the_tpm_and_only_to_it() {
 
     // Second boot on the same disk and TPM: opened unattended, state kept.
     let second = boot_to_status(&image);
-    assert!(
-        second.contains("clip-init: state partition unlocked with keyslot 1 (TPM)"),
-        "{second}"
-    );
+    for line in [
+        "clip-init: TPM: unsealed with the policy bound to the anti-rollback minimum",
+        "clip-init: state partition unlocked with keyslot 1 (TPM)",
+    ] {
+        assert!(
+            second.contains(line),
+            "second boot lacks {line:?}:\n{second}"
+        );
+    }
     assert!(
         !second.contains("recovery key of the state partition"),
         "{second}"
