@@ -84,6 +84,50 @@ fn unseal_attempt() -> String {
     }
 }
 
+/// `testroot.attack-rollback=V`: what root on the running system can try
+/// against anti-rollback (docs/anti-rollback.md, "Threat model"): undefine
+/// the TPM's NV index with the owner authorization (empty, as on most
+/// PCs), define it again with the same public area (it is then unwritten:
+/// only a signed initrd can write it), and lower the state's record to V.
+fn attack_rollback(v: &str) -> String {
+    let index = rollback::tpm::NV_INDEX;
+    let mut tpm = match tpm2::Tpm::open_device("/dev/tpmrm0") {
+        Ok(t) => t,
+        Err(e) => return format!("no TPM: {e}"),
+    };
+    let public = match tpm.nv_read_public(index) {
+        Ok((p, _)) => p,
+        Err(e) => return format!("NV_ReadPublic: {e}"),
+    };
+    if let Err(e) = tpm.nv_undefine_space(index) {
+        return format!("NV_UndefineSpace: {e}");
+    }
+    let unwritten = tpm2::nv::NvPublic {
+        attributes: public.attributes & !tpm2::nv::attr_nv::WRITTEN,
+        ..public
+    };
+    if let Err(e) = tpm.nv_define_space(&unwritten) {
+        return format!("NV_DefineSpace: {e}");
+    }
+    let lowered = match contract::Version::parse(v)
+        .map_err(|e| e.to_string())
+        .and_then(|v| rollback::Indexed::new(v).map_err(|e| e.to_string()))
+    {
+        Ok(l) => l,
+        Err(e) => return format!("version {v}: {e}"),
+    };
+    let record = std::path::Path::new("/").join(rollback::state::STATE_FILE);
+    if let Some(dir) = record.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    if let Err(e) = fs::write(&record, rollback::state::render(&lowered)) {
+        return format!("cannot write {}: {e}", record.display());
+    }
+    format!(
+        "NV index {index:#010x} undefined and defined again unwritten; state record lowered to {v}"
+    )
+}
+
 /// O_NONBLOCK: /dev/kmsg blocks at the end of the log otherwise.
 fn libc_o_nonblock() -> i32 {
     i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
@@ -331,6 +375,13 @@ fn main() -> std::process::ExitCode {
         ours > 0 && secret == 0,
         "kmsg has clip-init's lines and no recovery key".into(),
     );
+
+    if let Some(v) = cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("testroot.attack-rollback="))
+    {
+        line(&format!("attack-rollback: {}", attack_rollback(v)));
+    }
 
     // The running system tries to unseal the state's TPM secret with the
     // genuine PCR 11 signature; clip-init extended leave-initrd, so the TPM

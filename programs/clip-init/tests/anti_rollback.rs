@@ -2,8 +2,10 @@
 //! docs/anti-rollback.md): the state record that `clip-updated mark-good`
 //! raises (here the test root init, `testroot.mark-good=V`) is copied into
 //! the TPM's NV index at the next boot, and an older release booted by
-//! hand is refused before the state is unsealed; without a TPM the state
-//! record alone refuses it.
+//! hand is refused before the state is unsealed; root on the running
+//! system who deletes and redefines the NV index and lowers the record
+//! still cannot unseal the state for an older release (PolicyNV on the
+//! unwritten index); without a TPM the state record alone refuses it.
 
 mod support;
 
@@ -203,6 +205,95 @@ fn an_older_release_is_refused_by_the_tpm_minimum_before_unsealing() {
     assert!(
         fifth.has("ROOTINIT: unseal-after-boot refused: PolicyRefused: "),
         "{c}"
+    );
+
+    // Root on the running system against the bound seal: the NV index
+    // undefined (empty owner authorization) and defined again with the
+    // same public area, so unwritten; the state's record lowered to 1.0.0.
+    let sixth = boot_with(
+        &bed,
+        &d2b.path,
+        &format!("{} testroot.attack-rollback=1.0.0", d2b.cmdline()),
+        &with_tpm,
+    );
+    let c = context(&sixth);
+    assert_ok(&sixth);
+    assert!(
+        sixth.has(
+            "ROOTINIT: attack-rollback: NV index 0x0130c105 undefined and defined again \
+             unwritten; state record lowered to 1.0.0"
+        ),
+        "{c}"
+    );
+
+    // Then v1, the older slot picked by hand, with that state. Its
+    // clip-init finds no minimum in the TPM, and the lowered record would
+    // pass, but it is read only once the state is open: the unseal needs
+    // PolicyNV on the written index, so the TPM refuses it and the
+    // recovery key is asked; without it the state stays locked.
+    let d1b = subdir(&bed, "v1-with-v2b-state").join("disk.img");
+    std::fs::copy(&d1.path, &d1b).unwrap();
+    assert_eq!(
+        (d1.state_offset, d1.state_size),
+        (d2b.state_offset, d2b.state_size)
+    );
+    {
+        use std::os::unix::fs::FileExt;
+        let mut state = vec![0; usize::try_from(d2b.state_size).unwrap()];
+        std::fs::File::open(&d2b.path)
+            .unwrap()
+            .read_exact_at(&mut state, d2b.state_offset)
+            .unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&d1b)
+            .unwrap()
+            .write_all_at(&state, d1.state_offset)
+            .unwrap();
+    }
+    let key = recovery_key_of(&fourth);
+    // Another key of the same form: the first character swapped.
+    let wrong = match key.as_bytes()[0] {
+        b'c' => format!("b{}", &key[1..]),
+        _ => format!("c{}", &key[1..]),
+    };
+    let prompt = |n: u32| format!("clip-init: recovery key of the state partition ({n}/3): ");
+    let prompts = [prompt(1), prompt(2), prompt(3)];
+    let answers: Vec<(&str, &str)> = prompts
+        .iter()
+        .map(|p| (p.as_str(), wrong.as_str()))
+        .collect();
+    let seventh = boot_with(
+        &bed,
+        &d1b,
+        &d1.cmdline(),
+        &Options {
+            tpm: Some(&tpm),
+            answers: &answers,
+            ..Options::default()
+        },
+    );
+    let c = context(&seventh);
+    for l in seventh.serial.lines().filter(|l| {
+        l.contains("clip-init: the TPM") || l.contains("anti-rollback") || l.contains("FATAL")
+    }) {
+        eprintln!("v1 with the attacked state: {l}");
+    }
+    for line in [
+        "clip-init: release 1.0.0 (rollback index 0x000100000000ffff)",
+        "clip-init: anti-rollback: TPM NV index 0x0130c105 holds no minimum yet",
+        // PolicyNV on the redefined, unwritten index.
+        "clip-init: the TPM did not unlock the state partition: the TPM refused to unseal the state's key: \
+         the TPM refused the NV index 0x0130c105 comparison (NV UnsignedLe 000100000000ffff): TPM_RC_NV_UNINITIALIZED (0x14a)",
+        "clip-init: that recovery key opens no keyslot",
+    ] {
+        assert!(seventh.has(line), "seventh boot lacks {line:?}\n{c}");
+    }
+    assert!(!seventh.has("clip-init: state partition unlocked"), "{c}");
+    assert!(!seventh.has("minimum version"), "{c}");
+    assert_refused(
+        &seventh,
+        "clip-init: FATAL: the state partition stays locked: 3 wrong recovery keys",
     );
 }
 
