@@ -71,6 +71,12 @@ pub struct Product {
     pub state: State,
     pub services: Services,
     pub partitions: Partitions,
+    /// Kernel parameters set at boot by systemd-sysctl from
+    /// `/usr/lib/sysctl.d/10-clip.conf` in the read-only root, and checked
+    /// after boot (`clip-status hardening`): name (dotted, as in
+    /// `sysctl -a`) → value.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sysctl: std::collections::BTreeMap<String, SysctlValue>,
     /// Optional; every field has the contract's default.
     #[serde(default)]
     pub update: Update,
@@ -88,8 +94,11 @@ pub struct Debian {
     /// Debian architecture: `amd64` or `arm64`.
     #[serde(default = "default_architecture")]
     pub architecture: String,
-    /// The kernel image package, e.g. `linux-image-amd64`.
-    pub kernel: String,
+    /// The kernel image package, e.g. `linux-image-amd64`, when the kernel
+    /// is Debian's prebuilt one (`kernel.from = "package"`); absent when it
+    /// is built from source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
     /// Packages installed besides the essential set and the kernel.
     pub packages: Vec<String>,
 }
@@ -107,9 +116,63 @@ pub struct Kernel {
     pub allow_cmdline: Vec<String>,
     /// Modules the initramfs loads before it can reach the root (names as
     /// in modules.dep, `-` and `_` alike); their dependencies are added by
-    /// the image builder. Default: [`DEFAULT_INITRAMFS_MODULES`].
-    #[serde(default = "default_initramfs_modules")]
-    pub initramfs_modules: Vec<String>,
+    /// the image builder. Default: [`DEFAULT_INITRAMFS_MODULES`] for
+    /// Debian's kernel; a kernel built from source has no modules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initramfs_modules: Option<Vec<String>>,
+    /// Where the kernel comes from (docs/kernel.md).
+    #[serde(default)]
+    pub from: KernelFrom,
+    /// `from = "source"`: the Debian version of the `linux` source package
+    /// of `debian.suite`, e.g. `6.12.107-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    /// Configuration fragments, relative to the product directory, in
+    /// order: each line `CONFIG_X=value  # reason` (crate `kernel`). Built
+    /// into a kernel from source; for Debian's kernel, only checked. Every
+    /// setting is required of the final configuration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<String>,
+}
+
+/// Where the product's kernel comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelFrom {
+    /// Debian's prebuilt image, package `debian.kernel`, with its modules.
+    #[default]
+    Package,
+    /// Built by `clip build` from Debian's source package with the
+    /// product's fragments; no modules.
+    Source,
+}
+
+impl Kernel {
+    /// The modules the initramfs loads (none for a kernel from source).
+    pub fn initramfs_modules(&self) -> Vec<String> {
+        match (&self.initramfs_modules, self.from) {
+            (Some(list), _) => list.clone(),
+            (None, KernelFrom::Package) => default_initramfs_modules(),
+            (None, KernelFrom::Source) => Vec::new(),
+        }
+    }
+}
+
+/// A sysctl value (`[sysctl]`): what is written after `=` in sysctl.d.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SysctlValue {
+    Int(i64),
+    Text(String),
+}
+
+impl std::fmt::Display for SysctlValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SysctlValue::Int(n) => write!(f, "{n}"),
+            SysctlValue::Text(t) => f.write_str(t),
+        }
+    }
 }
 
 /// virtio disks, dm-verity, the EROFS root and the ext4 state partition:

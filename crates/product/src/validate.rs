@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cmdline::{CmdlineCheck, Param, same_name};
 use crate::size::{format_size, parse_size, verity_size};
-use crate::{Kernel, Kind, PartitionBytes, Partitions, Product, StatePath};
+use crate::{Kernel, KernelFrom, Kind, PartitionBytes, Partitions, Product, StatePath};
 
 /// Why a field is invalid. The field path is carried by
 /// [`crate::ProductError::Invalid`].
@@ -30,6 +30,24 @@ pub enum Problem {
     BadPackage { value: String },
     #[error("{value:?} is listed twice")]
     Duplicate { value: String },
+    #[error(
+        "missing: Debian's prebuilt kernel (kernel.from = \"package\", the default) needs its package, e.g. \"linux-image-amd64\""
+    )]
+    KernelPackageMissing,
+    #[error(
+        "{value:?}: the kernel is built from source (kernel.from = \"source\"); so the root gets no Debian kernel package"
+    )]
+    KernelPackageWithSource { value: String },
+    #[error(
+        "missing: kernel.from = \"source\" builds Debian's linux source package of this version, e.g. \"6.12.107-1\""
+    )]
+    SourceVersionMissing,
+    #[error("only used with kernel.from = \"source\"")]
+    SourceVersionUnused,
+    #[error(
+        "a kernel built from source has no modules: everything the initramfs needs is built in (remove it, or list nothing)"
+    )]
+    ModulesWithSource,
     #[error("{value:?} is the kernel package, already installed from debian.kernel")]
     KernelListed { value: String },
     #[error("{value:?} is empty or contains whitespace, a quote or a control character")]
@@ -160,7 +178,9 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     version(&p.version)?;
     debian(p)?;
     cmdline(&p.kernel)?;
-    modules(&p.kernel.initramfs_modules)?;
+    kernel_source(p)?;
+    modules(&p.kernel.initramfs_modules())?;
+    sysctls(&p.sysctl)?;
     for (i, sp) in p.state.paths.iter().enumerate() {
         state_path(i, sp, &p.state.paths[..i])?;
     }
@@ -296,13 +316,15 @@ fn debian(p: &Product) -> Result<(), Failure> {
             },
         );
     }
-    if !package_name(&d.kernel) {
-        return fail(
-            "debian.kernel",
-            Problem::BadPackage {
-                value: d.kernel.clone(),
-            },
-        );
+    if let Some(kernel) = &d.kernel {
+        if !package_name(kernel) {
+            return fail(
+                "debian.kernel",
+                Problem::BadPackage {
+                    value: kernel.clone(),
+                },
+            );
+        }
     }
     if d.packages.is_empty() {
         return fail("debian.packages", Problem::Empty);
@@ -313,7 +335,13 @@ fn debian(p: &Product) -> Result<(), Failure> {
         if !package_name(pkg) {
             return fail(field, Problem::BadPackage { value: pkg.clone() });
         }
-        if *pkg == d.kernel {
+        if d.kernel.is_none() && pkg.starts_with("linux-image-") {
+            return fail(
+                field,
+                Problem::KernelPackageWithSource { value: pkg.clone() },
+            );
+        }
+        if Some(pkg) == d.kernel.as_ref() {
             return fail(field, Problem::KernelListed { value: pkg.clone() });
         }
         if !seen.insert(pkg) {
@@ -409,6 +437,105 @@ fn cmdline(kernel: &Kernel) -> Result<(), Failure> {
                 format!("kernel.allow_cmdline[{i}]"),
                 Problem::UnusedWaiver {
                     value: name.clone(),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `kernel.from` and what goes with it.
+fn kernel_source(p: &Product) -> Result<(), Failure> {
+    let k = &p.kernel;
+    match k.from {
+        KernelFrom::Package => {
+            if p.debian.kernel.is_none() {
+                return fail("debian.kernel", Problem::KernelPackageMissing);
+            }
+            if k.source_version.is_some() {
+                return fail("kernel.source_version", Problem::SourceVersionUnused);
+            }
+        }
+        KernelFrom::Source => {
+            if let Some(pkg) = &p.debian.kernel {
+                return fail(
+                    "debian.kernel",
+                    Problem::KernelPackageWithSource { value: pkg.clone() },
+                );
+            }
+            match &k.source_version {
+                None => return fail("kernel.source_version", Problem::SourceVersionMissing),
+                Some(v)
+                    if v.is_empty()
+                        || !v.starts_with(|c: char| c.is_ascii_digit())
+                        || !v
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b".+~-".contains(&b)) =>
+                {
+                    return fail(
+                        "kernel.source_version",
+                        Problem::BadChars {
+                            value: v.clone(),
+                            pattern: "a Debian version: a digit, then [A-Za-z0-9.+~-]",
+                        },
+                    );
+                }
+                Some(_) => {}
+            }
+            if k.config.is_empty() {
+                return fail("kernel.config", Problem::Empty);
+            }
+            if k.initramfs_modules.as_ref().is_some_and(|m| !m.is_empty()) {
+                return fail("kernel.initramfs_modules", Problem::ModulesWithSource);
+            }
+        }
+    }
+    for (i, path) in k.config.iter().enumerate() {
+        let ok = !path.is_empty()
+            && !path.starts_with('/')
+            && path
+                .split('/')
+                .all(|c| !c.is_empty() && c != ".." && c != ".")
+            && path.ends_with(".config");
+        if !ok {
+            return fail(
+                format!("kernel.config[{i}]"),
+                Problem::BadChars {
+                    value: path.clone(),
+                    pattern: "a relative path inside the product directory ending in .config",
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Sysctl names as in `sysctl -a` (dots), values on one line.
+fn sysctls(map: &std::collections::BTreeMap<String, crate::SysctlValue>) -> Result<(), Failure> {
+    for (name, value) in map {
+        let field = format!("sysctl.{name:?}");
+        let ok = name.contains('.')
+            && name.split('.').all(|c| {
+                !c.is_empty()
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            });
+        if !ok {
+            return fail(
+                field,
+                Problem::BadChars {
+                    value: name.clone(),
+                    pattern: "a dotted sysctl name, e.g. kernel.kptr_restrict",
+                },
+            );
+        }
+        let text = value.to_string();
+        if text.is_empty() || text.chars().any(char::is_control) {
+            return fail(
+                field,
+                Problem::BadChars {
+                    value: text,
+                    pattern: "a non-empty value on one line",
                 },
             );
         }

@@ -18,7 +18,13 @@ fn shipped_product_loads() {
     let p = Product::load(&shipped_dir()).unwrap();
     assert_eq!(p.name, "clipos");
     assert_eq!(p.debian.suite, "trixie");
-    assert_eq!(p.debian.kernel, "linux-image-amd64");
+    assert_eq!(p.debian.kernel, None, "the kernel is built from source");
+    assert_eq!(p.kernel.from, product::KernelFrom::Source);
+    assert!(p.kernel.initramfs_modules().is_empty());
+    for rel in &p.kernel.config {
+        assert!(shipped_dir().join(rel).is_file(), "{rel}");
+    }
+    assert_eq!(p.sysctl["kernel.yama.ptrace_scope"].to_string(), "3");
     assert!(p.debian.packages.iter().any(|x| x == "systemd"));
     assert!(p.kernel.cmdline.iter().any(|a| a.starts_with("lockdown=")));
     let var_log = p.state.paths.iter().find(|s| s.path == "/var/log").unwrap();
@@ -191,7 +197,37 @@ fn bad_fields_are_named() {
         (
             "debian.packages",
             list(&["linux-image-amd64"]),
-            r#"debian.packages[0]: "linux-image-amd64" is the kernel package"#,
+            r#"debian.packages[0]: "linux-image-amd64": the kernel is built from source"#,
+        ),
+        (
+            "kernel.source_version",
+            s("6.12 1"),
+            r#"kernel.source_version: "6.12 1" must match a Debian version"#,
+        ),
+        (
+            "kernel.config",
+            list(&["../elsewhere.config"]),
+            r#"kernel.config[0]: "../elsewhere.config" must match a relative path inside the product directory ending in .config"#,
+        ),
+        (
+            "kernel.initramfs_modules",
+            list(&["virtio_blk"]),
+            "kernel.initramfs_modules: a kernel built from source has no modules",
+        ),
+        (
+            "debian.kernel",
+            s("linux-image-amd64"),
+            r#"debian.kernel: "linux-image-amd64": the kernel is built from source (kernel.from = "source")"#,
+        ),
+        (
+            "kernel.from",
+            s("package"),
+            "debian.kernel: missing: Debian's prebuilt kernel",
+        ),
+        (
+            "sysctl.kernel",
+            s("2"),
+            r#"sysctl."kernel": "kernel" must match a dotted sysctl name"#,
         ),
         (
             "kernel.cmdline",

@@ -47,8 +47,9 @@ pub struct Recipe {
     pub suite: String,
     pub mirror: String,
     pub architecture: String,
-    /// The kernel package (`linux-image-amd64`).
-    pub kernel: String,
+    /// The kernel package (`linux-image-amd64`); none for a kernel built
+    /// from source.
+    pub kernel: Option<String>,
     /// Sorted, without duplicates; the kernel package is not in it.
     pub packages: Vec<String>,
     /// `mmdebstrap --version` output, e.g. `mmdebstrap 1.3.5`.
@@ -63,7 +64,7 @@ impl Recipe {
         let mut packages: Vec<String> = debian
             .packages
             .iter()
-            .filter(|p| **p != debian.kernel)
+            .filter(|p| Some(*p) != debian.kernel.as_ref())
             .cloned()
             .collect();
         packages.sort();
@@ -87,7 +88,7 @@ impl Recipe {
             self.suite,
             self.mirror,
             self.architecture,
-            self.kernel,
+            self.kernel.as_deref().unwrap_or_default(),
             self.packages.join(","),
             self.mmdebstrap_version,
             FIXED_OPTIONS.join(" "),
@@ -106,7 +107,7 @@ impl Recipe {
         let mut args: Vec<OsString> = FIXED_OPTIONS.iter().map(OsString::from).collect();
         args.push(format!("--architectures={}", self.architecture).into());
         let mut include = self.packages.clone();
-        include.push(self.kernel.clone());
+        include.extend(self.kernel.clone());
         args.push(format!("--include={}", include.join(",")).into());
         args.push("--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/".into());
         let mut sync_in = OsString::from("--setup-hook=sync-in ");
@@ -144,7 +145,7 @@ mod tests {
             suite: "trixie".into(),
             mirror: "http://deb.debian.org/debian".into(),
             architecture: "amd64".into(),
-            kernel: "linux-image-amd64".into(),
+            kernel: Some("linux-image-amd64".into()),
             packages: vec!["systemd".into(), "dbus".into(), "udev".into()],
         }
     }
@@ -179,7 +180,7 @@ mod tests {
         d.architecture = "arm64".into();
         keys.push(Recipe::new(&d, "mmdebstrap 1.3.5", 1).key());
         let mut d = debian();
-        d.kernel = "linux-image-cloud-amd64".into();
+        d.kernel = Some("linux-image-cloud-amd64".into());
         keys.push(Recipe::new(&d, "mmdebstrap 1.3.5", 1).key());
         let mut d = debian();
         d.packages.push("kmod".into());

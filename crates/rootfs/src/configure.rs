@@ -11,26 +11,41 @@ use std::process::Command;
 
 use crate::{Error, ExtraFile, cmd, units};
 
-/// Kernel files taken out of the tree.
-pub(crate) struct Boot {
+/// The files of Debian's kernel package, taken out of the tree.
+#[derive(Debug, Clone)]
+pub struct Boot {
+    /// E.g. `6.12.57+deb13-amd64` (the `/usr/lib/modules` directory name).
     pub kernel_version: String,
+    /// The kernel image, moved into `work_dir`.
     pub vmlinuz: PathBuf,
+    /// Debian's initramfs-tools initrd (kept for a boot-time comparison).
     pub initrd: Option<PathBuf>,
+    /// Debian's `/boot/config-<version>`: what the kernel policy checks.
+    pub config: Option<PathBuf>,
 }
 
 /// Moves `/boot/vmlinuz-<kver>` and `/boot/initrd.img-<kver>` to `out_dir`
 /// and deletes the rest of the kernel boot files and the top-level
 /// `/vmlinuz*`, `/initrd.img*` symlinks (they would dangle). The kernel goes
 /// into the signed UKI, not the root file system.
-pub(crate) fn take_boot_files(root: &Path, out_dir: &Path) -> Result<Boot, Error> {
+pub(crate) fn take_boot_files(
+    root: &Path,
+    out_dir: &Path,
+    expected: bool,
+) -> Result<Option<Boot>, Error> {
     let modules = root.join("usr/lib/modules");
-    let mut versions: Vec<String> = read_dir_names(&modules)?
-        .into_iter()
-        .filter(|v| modules.join(v).join("modules.dep").exists())
-        .collect();
+    let mut versions: Vec<String> = if modules.is_dir() {
+        read_dir_names(&modules)?
+            .into_iter()
+            .filter(|v| modules.join(v).join("modules.dep").exists())
+            .collect()
+    } else {
+        Vec::new()
+    };
     versions.sort();
     let kernel_version = match versions.as_slice() {
         [one] => one.clone(),
+        [] if !expected => return Ok(None),
         [] => {
             return Err(Error::Kernel {
                 problem: "no /usr/lib/modules/<version>/modules.dep (is debian.kernel a kernel image package?)"
@@ -60,6 +75,14 @@ pub(crate) fn take_boot_files(root: &Path, out_dir: &Path) -> Result<Boot, Error
     } else {
         None
     };
+    let config_in = boot.join(format!("config-{kernel_version}"));
+    let config = if config_in.is_file() {
+        let config = out_dir.join(format!("config-{kernel_version}"));
+        move_file(&config_in, &config)?;
+        Some(config)
+    } else {
+        None
+    };
     // Other kernels' leftovers and System.map (kernel symbol addresses are
     // of no use on the device).
     for name in read_dir_names(&boot)? {
@@ -79,11 +102,12 @@ pub(crate) fn take_boot_files(root: &Path, out_dir: &Path) -> Result<Boot, Error
             remove(&link)?;
         }
     }
-    Ok(Boot {
+    Ok(Some(Boot {
         kernel_version,
         vmlinuz,
         initrd,
-    })
+        config,
+    }))
 }
 
 /// `/usr/lib/os-release` from the product, `/etc/os-release` a relative

@@ -28,6 +28,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use configure::Boot as KernelFiles;
 pub use erofs::{BLOCK, make_erofs};
 pub use error::Error;
 use product::Product;
@@ -80,13 +81,9 @@ pub struct TreeRequest<'a> {
 pub struct Tree {
     /// `work_dir/root`.
     pub root: PathBuf,
-    /// E.g. `6.12.57+deb13-amd64` (the `/usr/lib/modules` directory name).
-    pub kernel_version: String,
-    /// The kernel image, moved out of the tree into `work_dir`.
-    pub vmlinuz: PathBuf,
-    /// Debian's initramfs-tools initrd, moved out of the tree (kept for a
-    /// boot-time comparison); `None` if the tree had none.
-    pub stock_initrd: Option<PathBuf>,
+    /// Debian's kernel, moved out of the tree into `work_dir`; `None` when
+    /// the product builds its kernel from source (no kernel package).
+    pub kernel: Option<KernelFiles>,
     /// `(name, version)` of the installed packages, sorted by name.
     pub packages: Vec<(String, String)>,
     /// The unconfigured tree came from the cache (nothing was downloaded).
@@ -164,7 +161,7 @@ pub fn build_tree(req: &TreeRequest, progress: &dyn Fn(&str)) -> Result<Tree, Er
     let status =
         fs::read_to_string(&status_path).map_err(Error::io("read dpkg status", &status_path))?;
     let packages = dpkg::installed(&status);
-    let boot = configure::take_boot_files(&root, req.work_dir)?;
+    let kernel = configure::take_boot_files(&root, req.work_dir, product.debian.kernel.is_some())?;
     configure::identity(&root, &product.os_release().render(), &product.name)?;
     configure::clean(&root)?;
     configure::install_extra(&root, req.extra_files)?;
@@ -175,9 +172,7 @@ pub fn build_tree(req: &TreeRequest, progress: &dyn Fn(&str)) -> Result<Tree, Er
     progress("root tree: ready");
     Ok(Tree {
         root,
-        kernel_version: boot.kernel_version,
-        vmlinuz: boot.vmlinuz,
-        stock_initrd: boot.initrd,
+        kernel,
         packages,
         from_cache,
         cache_key: key,

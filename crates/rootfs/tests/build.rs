@@ -17,14 +17,24 @@ use product::{Kind, Product};
 use rootfs::{CachePolicy, ExtraFile, Tree, TreeRequest, build_tree, make_erofs};
 use uuid::Uuid;
 
-// The same as `clip build`'s default, so that both share one cached tree.
+// The same as `clip build`'s default.
 const EPOCH: u64 = 1_767_225_600;
 const UUID: Uuid = Uuid::from_u128(0x5c1e_0000_0000_4000_8000_0000_0000_0001);
 const UNIT: &str = "[Unit]\nDescription=test\n[Service]\nType=oneshot\nExecStart=/usr/bin/clip-test\n\
                     [Install]\nWantedBy=multi-user.target\n";
 
+/// products/clipos with Debian's prebuilt kernel (`kernel.from =
+/// "package"`): the tree path that installs and takes out a kernel package.
+/// (The default product builds its kernel from source; its tree has none,
+/// which `clip build`'s image tests cover.)
 fn product() -> Product {
-    Product::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../products/clipos")).unwrap()
+    let mut p = Product::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../products/clipos"))
+        .unwrap();
+    p.kernel.from = product::KernelFrom::Package;
+    p.kernel.source_version = None;
+    p.debian.kernel = Some("linux-image-amd64".into());
+    p.validate().unwrap();
+    p
 }
 
 fn cache_dir() -> PathBuf {
@@ -194,23 +204,33 @@ fn tree_is_configured() {
         );
     }
     // Kernel and stock initrd moved out, named after the modules directory.
+    let kernel = s
+        .tree
+        .kernel
+        .as_ref()
+        .expect("Debian's kernel was taken out");
     assert!(
-        s.tree.kernel_version.ends_with("-amd64"),
+        kernel.kernel_version.ends_with("-amd64"),
         "{}",
-        s.tree.kernel_version
+        kernel.kernel_version
     );
     assert!(
         root.join("usr/lib/modules")
-            .join(&s.tree.kernel_version)
+            .join(&kernel.kernel_version)
             .join("modules.dep")
             .is_file()
     );
     assert!(
-        !s.tree.vmlinuz.starts_with(root) && s.tree.vmlinuz.metadata().unwrap().len() > 1 << 20
+        !kernel.vmlinuz.starts_with(root) && kernel.vmlinuz.metadata().unwrap().len() > 1 << 20
     );
-    let initrd = s
-        .tree
-        .stock_initrd
+    let config = kernel.config.as_ref().expect("Debian's /boot/config-*");
+    assert!(
+        std::fs::read_to_string(config)
+            .unwrap()
+            .contains("\nCONFIG_MODULES=y\n")
+    );
+    let initrd = kernel
+        .initrd
         .as_ref()
         .expect("Debian's initramfs-tools made an initrd");
     assert!(!initrd.starts_with(root) && initrd.is_file());
@@ -223,7 +243,7 @@ fn tree_is_configured() {
         .debian
         .packages
         .iter()
-        .chain([&product.debian.kernel])
+        .chain(product.debian.kernel.as_ref())
     {
         assert!(names.contains(&p.as_str()), "{p} not installed");
     }
