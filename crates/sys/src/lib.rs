@@ -2,7 +2,8 @@
 //! and rustix do not wrap: the device-mapper ioctls (`ioctl(2)` on
 //! `/dev/mapper/control`, Linux `Documentation/admin-guide/device-mapper/`),
 //! `finit_module(2)`, `add_key(2)`/`keyctl(2)` for dm-crypt's key, and
-//! `chroot(2)` in a child before exec, and `BLKPG_ADD_PARTITION`.
+//! `chroot(2)` in a child before exec, `BLKPG_ADD_PARTITION`, and the calls
+//! a hardened kernel must refuse (`probe`).
 //!
 //! This is the one crate allowed `unsafe`; each block says why it is sound.
 //! The buffers themselves are built and parsed by the pure `dm` crate.
@@ -13,4 +14,5 @@ pub mod blkpg;
 pub mod dm;
 pub mod keyring;
 pub mod module;
+pub mod probe;
 pub mod process;

@@ -22,6 +22,7 @@
 //! or the output could not be written, 2 bad command line.
 
 mod atomic;
+mod hardening;
 mod parse;
 mod report;
 
@@ -217,6 +218,27 @@ fn print_human(s: &Status) -> std::io::Result<()> {
         "Boot count",
         s.boot_count.map_or_else(|| "-".into(), |n| n.to_string()),
     );
+    if let Some(h) = &s.hardening {
+        add(
+            "Lockdown",
+            format!(
+                "{} (required: {})",
+                opt(&h.lockdown),
+                opt(&h.lockdown_expected)
+            ),
+        );
+        add(
+            "Sysctls",
+            format!(
+                "{} of {} as the product sets them",
+                h.sysctl.iter().filter(|c| c.ok).count(),
+                h.sysctl.len()
+            ),
+        );
+        for p in &h.probes {
+            add(&format!("Probe {}", p.name), p.outcome.clone());
+        }
+    }
     add(
         "Verdict",
         if s.verified {

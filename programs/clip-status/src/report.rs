@@ -61,6 +61,10 @@ pub struct Status {
     /// The device under the state mounts.
     pub state_volume: StateVolume,
     pub boot_count: Option<u64>,
+    /// What the product's hardening declared and the kernel reports
+    /// (absent for an image that declares none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardening: Option<crate::hardening::Hardening>,
     /// No problem and no error: the boot is verified end to end.
     pub verified: bool,
     pub problems: Vec<String>,
@@ -153,6 +157,8 @@ pub fn gather(paths: &Paths, count_boot: bool) -> Status {
     state_mounts(paths, &mounts, &mut s);
     state_volume(paths, &mounts, &mut s);
     boot_count(paths, count_boot, &mut s);
+    s.hardening =
+        crate::hardening::gather(paths, paths.device_mapper, &mut s.problems, &mut s.errors);
     s.verified = s.problems.is_empty() && s.errors.is_empty();
     s
 }
