@@ -101,6 +101,11 @@ pub struct Debian {
     pub kernel: Option<String>,
     /// Packages installed besides the essential set and the kernel.
     pub packages: Vec<String>,
+    /// Packages removed from the tree once it is configured (build-only
+    /// ones: apt, debconf, perl-base, …): their files and dpkg records go,
+    /// without maintainer scripts and whatever depends on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
 }
 
 /// The kernel command line, one argument per entry. The image builder adds

@@ -48,6 +48,8 @@ pub enum Problem {
         "a kernel built from source has no modules: everything the initramfs needs is built in (remove it, or list nothing)"
     )]
     ModulesWithSource,
+    #[error("{value:?} is also listed to be installed")]
+    RemovedButListed { value: String },
     #[error("{value:?} is the kernel package, already installed from debian.kernel")]
     KernelListed { value: String },
     #[error("{value:?} is empty or contains whitespace, a quote or a control character")]
@@ -345,6 +347,18 @@ fn debian(p: &Product) -> Result<(), Failure> {
             return fail(field, Problem::KernelListed { value: pkg.clone() });
         }
         if !seen.insert(pkg) {
+            return fail(field, Problem::Duplicate { value: pkg.clone() });
+        }
+    }
+    for (i, pkg) in d.remove.iter().enumerate() {
+        let field = format!("debian.remove[{i}]");
+        if !package_name(pkg) {
+            return fail(field, Problem::BadPackage { value: pkg.clone() });
+        }
+        if d.packages.contains(pkg) || Some(pkg) == d.kernel.as_ref() {
+            return fail(field, Problem::RemovedButListed { value: pkg.clone() });
+        }
+        if d.remove[..i].contains(pkg) {
             return fail(field, Problem::Duplicate { value: pkg.clone() });
         }
     }

@@ -200,6 +200,16 @@ fn bad_fields_are_named() {
             r#"debian.packages[0]: "linux-image-amd64": the kernel is built from source"#,
         ),
         (
+            "debian.remove",
+            list(&["perl-base", "systemd"]),
+            r#"debian.remove[1]: "systemd" is also listed to be installed"#,
+        ),
+        (
+            "debian.remove",
+            list(&["apt", "apt"]),
+            r#"debian.remove[1]: "apt" is listed twice"#,
+        ),
+        (
             "kernel.source_version",
             s("6.12 1"),
             r#"kernel.source_version: "6.12 1" must match a Debian version"#,

@@ -147,6 +147,7 @@ mod tests {
             architecture: "amd64".into(),
             kernel: Some("linux-image-amd64".into()),
             packages: vec!["systemd".into(), "dbus".into(), "udev".into()],
+            remove: Vec::new(),
         }
     }
 

@@ -110,6 +110,82 @@ pub(crate) fn take_boot_files(
     }))
 }
 
+/// Removes `names` from the tree after it was configured, as `dpkg --purge
+/// --force-depends --force-remove-essential` would but without running
+/// maintainer scripts (the image is never configured again): the files and
+/// symlinks dpkg lists for the package (`var/lib/dpkg/info/NAME[:ARCH].list`),
+/// then directories of that list left empty, its `info` files and its
+/// stanza in the status database. A package that is not installed is an
+/// error. Returns the number of files removed per package.
+pub(crate) fn remove_packages(
+    root: &Path,
+    names: &[String],
+) -> Result<Vec<(String, usize)>, Error> {
+    let info = root.join("var/lib/dpkg/info");
+    let status_path = root.join("var/lib/dpkg/status");
+    let status =
+        fs::read_to_string(&status_path).map_err(Error::io("read dpkg status", &status_path))?;
+    let installed = crate::dpkg::installed(&status);
+    let info_files = read_dir_names(&info)?;
+    let mut report = Vec::new();
+    for name in names {
+        if !installed.iter().any(|(n, _)| n == name) {
+            return Err(Error::Remove {
+                package: name.clone(),
+                problem: "it is not installed in the tree".into(),
+            });
+        }
+        let mine: Vec<&String> = info_files
+            .iter()
+            .filter(|f| {
+                f.strip_prefix(name.as_str()).is_some_and(|rest| {
+                    rest.starts_with('.') || rest.strip_prefix(':').is_some_and(|a| a.contains('.'))
+                })
+            })
+            .collect();
+        let list = mine
+            .iter()
+            .find(|f| f.ends_with(".list"))
+            .ok_or_else(|| Error::Remove {
+                package: name.clone(),
+                problem: "dpkg has no file list for it".into(),
+            })?;
+        let list_path = info.join(list);
+        let text = fs::read_to_string(&list_path).map_err(Error::io("read", &list_path))?;
+        let mut dirs = Vec::new();
+        let mut removed = 0;
+        for entry in text.lines().filter(|l| l.starts_with('/') && *l != "/.") {
+            if entry.split('/').any(|c| c == "..") {
+                return Err(Error::Remove {
+                    package: name.clone(),
+                    problem: format!("its file list names {entry:?}"),
+                });
+            }
+            let path = root.join(entry.trim_start_matches('/'));
+            match path.symlink_metadata() {
+                Ok(m) if m.is_dir() => dirs.push(path),
+                Ok(_) => {
+                    fs::remove_file(&path).map_err(Error::io("remove", &path))?;
+                    removed += 1;
+                }
+                Err(_) => {}
+            }
+        }
+        // Deepest first; a directory another package still uses stays.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = fs::remove_dir(&d);
+        }
+        for f in mine {
+            remove(&info.join(f))?;
+        }
+        report.push((name.clone(), removed));
+    }
+    let left = crate::dpkg::without(&status, names);
+    fs::write(&status_path, left).map_err(Error::io("write dpkg status", &status_path))?;
+    Ok(report)
+}
+
 /// `/usr/lib/os-release` from the product, `/etc/os-release` a relative
 /// symlink to it (as Debian has); the hostname is the product name and the
 /// build host's `/etc/resolv.conf` (copied in by mmdebstrap) is removed.
@@ -136,8 +212,16 @@ pub(crate) fn identity(root: &Path, os_release: &str, hostname: &str) -> Result<
 /// lists and binary caches, `.deb`s, logs (directories are kept), the
 /// ldconfig aux cache, debconf backups, SSH host keys; `/etc/machine-id`
 /// becomes empty (mode 0444: systemd fills it at boot) and D-Bus's machine
-/// id a symlink to it.
+/// id a symlink to it. `/dev` is emptied: the device nodes mmdebstrap made
+/// do not belong in a verified root (devtmpfs is mounted over it at boot,
+/// and a node left in the EROFS would outlive any device policy).
 pub(crate) fn clean(root: &Path) -> Result<(), Error> {
+    let dev = root.join("dev");
+    if dev.is_dir() {
+        for name in read_dir_names(&dev)? {
+            remove(&dev.join(name))?;
+        }
+    }
     let lists = root.join("var/lib/apt/lists");
     for name in read_dir_names(&lists)? {
         if name != "partial" {
@@ -482,6 +566,62 @@ mod tests {
     }
 
     #[test]
+    fn packages_are_removed_with_their_files_and_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in [
+            "var/lib/dpkg/info",
+            "usr/bin",
+            "usr/share/perl/5.40",
+            "usr/lib/apt",
+        ] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        fs::write(
+            root.join("var/lib/dpkg/status"),
+            "Package: perl-base\nStatus: install ok installed\nVersion: 5.40\n\n\
+             Package: bash\nStatus: install ok installed\nVersion: 5\n\n",
+        )
+        .unwrap();
+        fs::write(
+            root.join("var/lib/dpkg/info/perl-base.list"),
+            "/.\n/usr\n/usr/bin\n/usr/bin/perl\n/usr/share/perl\n/usr/share/perl/5.40\n/usr/share/perl/5.40/strict.pm\n/usr/bin/perl5.40\n",
+        )
+        .unwrap();
+        fs::write(root.join("var/lib/dpkg/info/perl-base.md5sums"), "x").unwrap();
+        fs::write(root.join("var/lib/dpkg/info/bash.list"), "/usr/bin/bash\n").unwrap();
+        for f in [
+            "usr/bin/perl",
+            "usr/share/perl/5.40/strict.pm",
+            "usr/bin/bash",
+        ] {
+            fs::write(root.join(f), "x").unwrap();
+        }
+        symlink("perl", root.join("usr/bin/perl5.40")).unwrap();
+        let report = remove_packages(root, &["perl-base".into()]).unwrap();
+        assert_eq!(report, [("perl-base".to_owned(), 3)]);
+        assert!(!root.join("usr/bin/perl").exists());
+        assert!(root.join("usr/bin/perl5.40").symlink_metadata().is_err());
+        assert!(
+            !root.join("usr/share/perl").exists(),
+            "empty directories go"
+        );
+        assert!(
+            root.join("usr/bin/bash").is_file(),
+            "other packages' files stay"
+        );
+        assert!(!root.join("var/lib/dpkg/info/perl-base.md5sums").exists());
+        assert!(root.join("var/lib/dpkg/info/bash.list").exists());
+        let status = fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
+        assert_eq!(crate::dpkg::installed(&status).len(), 1);
+        let err = remove_packages(root, &["perl-base".into()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot remove the package \"perl-base\" from the tree: it is not installed in the tree"
+        );
+    }
+
+    #[test]
     fn clean_empties_logs_and_machine_id() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -490,10 +630,13 @@ mod tests {
             "var/lib/dbus",
             "etc/ssh",
             "var/lib/apt/lists/partial",
+            "dev/pts",
         ] {
             fs::create_dir_all(root.join(d)).unwrap();
         }
+        symlink("/proc/self/fd", root.join("dev/fd")).unwrap();
         for f in [
+            "dev/null",
             "var/log/apt/history.log",
             "etc/ssh/ssh_host_ed25519_key",
             "var/lib/apt/lists/x_Packages",
@@ -502,6 +645,8 @@ mod tests {
         }
         fs::write(root.join("etc/machine-id"), b"0123\n").unwrap();
         clean(root).unwrap();
+        assert!(root.join("dev").is_dir());
+        assert_eq!(fs::read_dir(root.join("dev")).unwrap().count(), 0);
         assert!(root.join("var/log/apt").is_dir());
         assert!(!root.join("var/log/apt/history.log").exists());
         assert!(!root.join("etc/ssh/ssh_host_ed25519_key").exists());

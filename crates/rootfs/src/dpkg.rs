@@ -25,9 +25,40 @@ pub fn installed(status: &str) -> Vec<(String, String)> {
     out
 }
 
+/// `status` without the stanzas of `names` (the stanza separator, a blank
+/// line, is kept as dpkg writes it).
+pub fn without(status: &str, names: &[String]) -> String {
+    let mut out = String::new();
+    for stanza in status.split("\n\n") {
+        let name = stanza
+            .lines()
+            .find_map(|l| l.strip_prefix("Package:"))
+            .map(str::trim);
+        if name.is_some_and(|n| names.iter().any(|x| x == n)) || stanza.trim().is_empty() {
+            continue;
+        }
+        out.push_str(stanza.trim_end_matches('\n'));
+        out.push_str("\n\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stanzas_are_removed_by_name() {
+        let status = "Package: apt\nStatus: install ok installed\nVersion: 3\n\n\
+                      Package: bash\nStatus: install ok installed\nVersion: 5\n\n\
+                      Package: perl-base\nStatus: install ok installed\nVersion: 5.40\n\n";
+        let left = without(status, &["apt".into(), "perl-base".into()]);
+        assert_eq!(
+            left,
+            "Package: bash\nStatus: install ok installed\nVersion: 5\n\n"
+        );
+        assert_eq!(installed(&left), [("bash".to_owned(), "5".to_owned())]);
+    }
 
     #[test]
     fn only_installed_packages_sorted() {

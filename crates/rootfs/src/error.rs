@@ -45,6 +45,9 @@ pub enum Error {
     /// `mmdebstrap --version` printed something unexpected.
     #[error("cannot read the mmdebstrap version from {output:?}")]
     MmdebstrapVersion { output: String },
+    /// A package of `debian.remove` cannot be removed.
+    #[error("cannot remove the package {package:?} from the tree: {problem}")]
+    Remove { package: String, problem: String },
     /// The tree must hold exactly one kernel (in /usr/lib/modules and /boot).
     #[error("kernel in the tree: {problem}")]
     Kernel { problem: String },

@@ -92,6 +92,8 @@ pub struct Tree {
     pub cache_key: String,
     /// Paths inside the tree that had SUID or SGID bits (now cleared).
     pub suid_removed: Vec<String>,
+    /// `debian.remove`: each package with the number of files removed.
+    pub removed: Vec<(String, usize)>,
 }
 
 /// Builds and configures the root tree of `req.product` in
@@ -157,16 +159,26 @@ pub fn build_tree(req: &TreeRequest, progress: &dyn Fn(&str)) -> Result<Tree, Er
     )?;
 
     progress("root tree: configuring");
-    let status_path = root.join("var/lib/dpkg/status");
-    let status =
-        fs::read_to_string(&status_path).map_err(Error::io("read dpkg status", &status_path))?;
-    let packages = dpkg::installed(&status);
     let kernel = configure::take_boot_files(&root, req.work_dir, product.debian.kernel.is_some())?;
     configure::identity(&root, &product.os_release().render(), &product.name)?;
     configure::clean(&root)?;
     configure::install_extra(&root, req.extra_files)?;
     progress("root tree: applying service presets");
     configure::services(&root, &enabled)?;
+    // Before the state paths move to the factory: /var/lib/dpkg goes there.
+    let removed = if product.debian.remove.is_empty() {
+        Vec::new()
+    } else {
+        progress(&format!(
+            "root tree: removing {}",
+            product.debian.remove.join(", ")
+        ));
+        configure::remove_packages(&root, &product.debian.remove)?
+    };
+    let status_path = root.join("var/lib/dpkg/status");
+    let status =
+        fs::read_to_string(&status_path).map_err(Error::io("read dpkg status", &status_path))?;
+    let packages = dpkg::installed(&status);
     let suid_removed = configure::strip_suid(&root)?;
     state::apply(&root, &product.state)?;
     progress("root tree: ready");
@@ -177,6 +189,7 @@ pub fn build_tree(req: &TreeRequest, progress: &dyn Fn(&str)) -> Result<Tree, Er
         from_cache,
         cache_key: key,
         suid_removed,
+        removed,
     })
 }
 

@@ -59,6 +59,12 @@ fn edited_product(dir: &Path, edit: impl Fn(String) -> String) -> std::path::Pat
     let p = dir.join("product");
     std::fs::create_dir(&p).unwrap();
     std::fs::write(p.join("product.toml"), edited).unwrap();
+    // The kernel fragments the product names.
+    let fragments = product().join("kernel");
+    std::fs::create_dir(p.join("kernel")).unwrap();
+    for e in std::fs::read_dir(&fragments).unwrap().map(Result::unwrap) {
+        std::fs::copy(e.path(), p.join("kernel").join(e.file_name())).unwrap();
+    }
     p
 }
 
@@ -90,6 +96,106 @@ fn product_weakening_the_system_is_refused() {
     build(&suid, &out, &[])
         .expect(1)
         .stderr_has("state.paths[1].mode: \"4755\" has the setuid bit set");
+    assert_nothing_built(&out);
+}
+
+/// The kernel policy (issue 10): a fragment setting that Kconfig drops
+/// (SCSI_VIRTIO needs SCSI, which trim.config turns off) fails the build
+/// after `make olddefconfig`, before anything is compiled, naming the
+/// setting, its fragment line and its reason. Downloads the kernel source
+/// into the cache when it is not there yet.
+#[test]
+fn a_kernel_setting_the_configuration_drops_fails_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = edited_product(dir.path(), |t| {
+        t.replace(
+            "    \"kernel/hardening.config\",  # CLIP OS's and KSPP's settings\n",
+            "    \"kernel/hardening.config\",  # CLIP OS's and KSPP's settings\n    \"kernel/extra.config\",\n",
+        )
+    });
+    std::fs::write(
+        p.join("kernel/extra.config"),
+        "# A setting whose dependency is off.\nCONFIG_SCSI_VIRTIO=y  # virtio-scsi disks\n",
+    )
+    .unwrap();
+    // Not --offline: the source is downloaded if no build did it yet.
+    let run = clip(&[
+        "build".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let shipped: usize = std::fs::read_dir(product().join("kernel"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|t| t.lines().filter(|l| l.starts_with("CONFIG_")).count())
+        .sum();
+    run.expect(1).stderr_has(&format!(
+        "the kernel configuration does not meet the product's policy ({shipped} of {} settings hold):\n\
+         CONFIG_SCSI_VIRTIO=y required (kernel/extra.config:2: virtio-scsi disks), the configuration has it off\n",
+        shipped + 1
+    ));
+    assert!(!run.stderr.contains("compiling"), "{}", run.stderr);
+    assert_nothing_built(&out);
+}
+
+/// The same policy for Debian's prebuilt kernel (`kernel.from =
+/// "package"`): its /boot/config-* is checked, and a product that requires
+/// no modules cannot ship it. Shares the root tree (Debian's kernel
+/// installed) with crates/rootfs's test; builds it when it is not cached.
+#[test]
+fn debian_kernel_against_a_policy_it_does_not_meet_fails_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = edited_product(dir.path(), |t| {
+        let mut kept = String::new();
+        let mut skip_list = false;
+        for line in t.lines() {
+            if skip_list {
+                skip_list = !line.starts_with(']');
+                continue;
+            }
+            if line.starts_with("from = ") || line.starts_with("source_version = ") {
+                continue;
+            }
+            if line.starts_with("config = [") {
+                kept.push_str("config = [\"kernel/policy.config\"]\n");
+                skip_list = true;
+                continue;
+            }
+            kept.push_str(line);
+            kept.push('\n');
+            if line == "architecture = \"amd64\"" {
+                kept.push_str("kernel = \"linux-image-amd64\"\n");
+            }
+        }
+        kept
+    });
+    std::fs::write(
+        p.join("kernel/policy.config"),
+        "CONFIG_MODULES=n  # no modules\nCONFIG_DM_VERITY=m  # verity as a module\n",
+    )
+    .unwrap();
+    let run = clip(&[
+        "build".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    run.expect(1);
+    for want in [
+        "does not meet the product's kernel policy",
+        "the kernel configuration does not meet the product's policy (1 of 2 settings hold):\n\
+         CONFIG_MODULES=n required (kernel/policy.config:1: no modules), the configuration has CONFIG_MODULES=y\n",
+    ] {
+        run.stderr_has(want);
+    }
+    assert!(
+        run.stderr.contains("error: Debian's kernel 6.12."),
+        "{}",
+        run.stderr
+    );
     assert_nothing_built(&out);
 }
 

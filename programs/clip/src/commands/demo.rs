@@ -162,7 +162,7 @@ fn status_from_console(console: &str) -> Result<Value> {
 fn compare(manifest: &Value, s: &Value, slot: &str) -> Vec<(String, bool)> {
     let root_hash = &manifest["slots"]["a"]["verity"]["root_hash"];
     let mounts = s["state_mounts"].as_array().cloned().unwrap_or_default();
-    vec![
+    let mut checks = vec![
         (
             "Secure Boot enforced by the firmware".into(),
             s["secure_boot"]["state"] == "enabled",
@@ -194,8 +194,37 @@ fn compare(manifest: &Value, s: &Value, slot: &str) -> Vec<(String, bool)> {
             "the state is encrypted and authenticated (dm-crypt over dm-integrity)".into(),
             s["state_volume"]["ok"] == true,
         ),
-        ("clip-status found no problem".into(), s["verified"] == true),
-    ]
+    ];
+    // A product that declares hardening (docs/kernel.md): what the kernel
+    // reports after boot.
+    let h = &s["hardening"];
+    if !h.is_null() {
+        let sysctls = h["sysctl"].as_array().cloned().unwrap_or_default();
+        let probes = h["probes"].as_array().cloned().unwrap_or_default();
+        checks.push((
+            format!(
+                "kernel lockdown is {} as the product requires",
+                h["lockdown_expected"].as_str().unwrap_or("-")
+            ),
+            h["lockdown_expected"].is_null() || h["lockdown"] == h["lockdown_expected"],
+        ));
+        checks.push((
+            format!(
+                "{} sysctls read back as the product sets them",
+                sysctls.len()
+            ),
+            sysctls.iter().all(|c| c["ok"] == true),
+        ));
+        checks.push((
+            format!(
+                "{} calls refused by the kernel (kexec, module loading, io_uring, /dev/mem, ptrace, …)",
+                probes.len()
+            ),
+            !probes.is_empty() && probes.iter().all(|p| p["refused"] == true),
+        ));
+    }
+    checks.push(("clip-status found no problem".into(), s["verified"] == true));
+    checks
 }
 
 fn print_report(
@@ -273,6 +302,16 @@ fn print_report(
         ),
     ));
     lines.push(("Boot count", text(&s["boot_count"])));
+    let h = &s["hardening"];
+    if !h.is_null() {
+        lines.push(("Lockdown", text(&h["lockdown"])));
+        for p in h["probes"].as_array().into_iter().flatten() {
+            lines.push((
+                "Refused call",
+                format!("{}: {}", text(&p["name"]), text(&p["outcome"])),
+            ));
+        }
+    }
     if let Some(t) = seconds {
         lines.push(("QEMU start to report", format!("{t:.1} s")));
     }

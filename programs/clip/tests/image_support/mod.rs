@@ -87,7 +87,7 @@ pub fn built() -> &'static Path {
             file_sha(&programs.join("clip-init")),
             file_sha(&programs.join("clip-status")),
             file_sha(&programs.join("clip-updated")),
-            file_sha(&product.join("product.toml")),
+            product_sha(&product),
         ]
         .join("\n");
         let out = base.join("out");
@@ -240,4 +240,52 @@ pub fn flip_byte(path: &Path, offset: u64) {
     b[0] ^= 0x5a;
     f.write_all_at(&b, offset).unwrap();
     f.sync_all().unwrap();
+}
+
+/// SHA-256 over a product directory's files (product.toml and the kernel
+/// fragments beside it), in path order: what a cached build depends on.
+pub fn product_sha(dir: &Path) -> String {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
+        for e in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+            let path = e.path();
+            if e.file_type().unwrap().is_dir() {
+                walk(&path, base, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, path));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    files.sort();
+    let mut h = Sha256::new();
+    for (rel, path) in files {
+        h.update(format!("{rel}\n{}\n", file_sha(&path)));
+    }
+    hex::encode(h.finalize())
+}
+
+/// Copies what a product directory holds besides product.toml (the kernel
+/// fragments) from `from` to `to`, so that an edited copy of product.toml
+/// in `to` builds.
+pub fn copy_product_files(from: &Path, to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().map(Result::unwrap) {
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            if e.file_type().unwrap().is_dir() {
+                copy(&src, &dst);
+            } else if e.file_name() != "product.toml"
+                && std::fs::read(&dst).ok() != Some(std::fs::read(&src).unwrap())
+            {
+                std::fs::copy(&src, &dst).unwrap();
+            }
+        }
+    }
+    copy(from, to);
 }

@@ -47,6 +47,7 @@ fn product_dir() -> PathBuf {
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
         std::fs::write(&path, text).unwrap();
     }
+    image_support::copy_product_files(&workspace_root().join("products/clipos"), &dir);
     dir
 }
 
@@ -69,7 +70,7 @@ pub fn build(version: &str) -> PathBuf {
         file_sha(&programs.join("clip-init")),
         file_sha(&programs.join("clip-status")),
         file_sha(&programs.join("clip-updated")),
-        file_sha(&product.join("product.toml")),
+        image_support::product_sha(&product),
         version.to_owned(),
     ]
     .join("\n");

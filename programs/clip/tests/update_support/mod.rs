@@ -159,6 +159,7 @@ fn write_v3_product(product: &Path, dir: &Path) {
          [update]\nhealth_checks = [\"{V3_HEALTH_CHECK}\"]\n"
     ));
     std::fs::write(dir.join("product.toml"), text).unwrap();
+    img::copy_product_files(product, dir);
 }
 
 /// `clip build PRODUCT --out OUT --version V --keys KEYS --force`.

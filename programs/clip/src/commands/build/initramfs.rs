@@ -21,6 +21,8 @@ pub const MODULE_LIST: &str = "etc/clip-init/modules";
 
 /// Builds the archive. `tree` is the root tree holding
 /// `usr/lib/modules/<kernel_version>/`; `clip_init` the static binary.
+/// With no `wanted` modules (a kernel with everything built in) the
+/// archive has no module and no module list, and `tree` is not read.
 pub fn build(
     tree: &Path,
     kernel_version: &str,
@@ -29,20 +31,24 @@ pub fn build(
     mtime: u32,
 ) -> Result<Initramfs> {
     let moddir = tree.join("usr/lib/modules").join(kernel_version);
-    let dep_path = moddir.join("modules.dep");
-    let modules_dep = std::fs::read_to_string(&dep_path).with_context(|| {
-        format!(
-            "cannot read {} (depmod output of the root's kernel)",
-            dep_path.display()
-        )
-    })?;
-    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    let closure = kmod::module_closure(&modules_dep, &wanted).with_context(|| {
-        format!(
-            "cannot resolve the initramfs modules in {}",
-            dep_path.display()
-        )
-    })?;
+    let closure = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        let dep_path = moddir.join("modules.dep");
+        let modules_dep = std::fs::read_to_string(&dep_path).with_context(|| {
+            format!(
+                "cannot read {} (depmod output of the root's kernel)",
+                dep_path.display()
+            )
+        })?;
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        kmod::module_closure(&modules_dep, &wanted).with_context(|| {
+            format!(
+                "cannot resolve the initramfs modules in {}",
+                dep_path.display()
+            )
+        })?
+    };
 
     let mut w = cpio::Writer::new(mtime);
     let mut dirs = BTreeSet::new();
@@ -79,7 +85,9 @@ pub fn build(
         list.push('\n');
         paths.push(format!("/{inside}"));
     }
-    w.file(MODULE_LIST, 0o644, list.as_bytes())?;
+    if !closure.is_empty() {
+        w.file(MODULE_LIST, 0o644, list.as_bytes())?;
+    }
     Ok(Initramfs {
         bytes: w.finish(),
         modules: paths,

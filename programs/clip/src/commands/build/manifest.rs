@@ -37,6 +37,10 @@ pub struct Manifest<'a> {
     /// Slot A's UKI, relative to the output directory.
     pub uki_a: &'a str,
     pub initramfs_modules: &'a [String],
+    /// Where the kernel came from and its policy report.
+    pub kernel: Option<&'a super::kernel::Info>,
+    /// `debian.remove`: package and files removed.
+    pub removed_packages: &'a [(String, usize)],
     /// [`super::release::manifest_json`].
     pub release: Value,
     pub placed: &'a [Placed],
@@ -124,6 +128,7 @@ impl Manifest<'_> {
                 "kernel": self.kernel_version,
                 "tree_from_cache": self.tree_from_cache,
                 "packages": self.packages.iter().map(|(n, v)| json!({"name": n, "version": v})).collect::<Vec<_>>(),
+                "removed": self.removed_packages.iter().map(|(n, files)| json!({"name": n, "files": files})).collect::<Vec<_>>(),
             },
             "keys": {
                 "directory": self.keys_dir.display().to_string(),
@@ -156,6 +161,21 @@ impl Manifest<'_> {
             "release": self.release,
             "waived_cmdline_checks": waived_cmdline_checks(p),
             "initramfs": { "modules": self.initramfs_modules },
+            "kernel": self.kernel.map(|k| json!({
+                "from": k.from,
+                "release": k.release,
+                "source_version": k.source_version,
+                "build_key": k.build_key,
+                "build_seconds": k.build_seconds.map(|s| (s * 10.0).round() / 10.0),
+                "source_files": k.source_files.iter().map(|(n, h)| json!({"name": n, "sha256": h})).collect::<Vec<_>>(),
+                "config": format!("{}/{}", super::ARTIFACTS_DIR, super::kernel::CONFIG_ARTIFACT),
+                "config_sha256": k.config_sha256,
+                "image_sha256": k.bzimage_sha256,
+                "image_bytes": k.bzimage_bytes,
+                "modules": k.modules,
+                "policy": k.policy,
+            })),
+            "sysctl": p.sysctl.iter().map(|(k, v)| (k.clone(), json!(v.to_string()))).collect::<serde_json::Map<_, _>>(),
             "disk": {
                 "file": super::IMAGE_FILE,
                 "size": self.disk_size,
@@ -216,6 +236,8 @@ mod tests {
             cmdline_a: "quiet",
             uki_a: "release/clipos-a.efi",
             initramfs_modules: &[],
+            kernel: None,
+            removed_packages: &[],
             release: Value::Null,
             placed: &[],
             disk_size: 1 << 20,

@@ -14,6 +14,7 @@ mod boot;
 mod disk;
 mod ids;
 mod initramfs;
+mod kernel;
 mod manifest;
 pub mod release;
 mod update;
@@ -236,6 +237,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let epoch = source_date_epoch()?;
     let cache = cache_dir(args.cache.as_deref())?;
+    let kernel_plan = kernel::Plan::load(&product, &args.product, epoch)?;
     let out = &args.out;
     let image_path = out.join(IMAGE_FILE);
     let manifest_path = out.join(MANIFEST_FILE);
@@ -344,6 +346,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
             db_cert_sha256: release::sha256_hex(&db_cert_der),
             pcr_policy_pkfp: pcr_policy_pkfp.clone(),
             clip_sha256: clip_sha256.clone(),
+            kernel: kernel_plan.key(),
         }
         .key()
     };
@@ -378,6 +381,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
                 update: &update_files,
                 signer: &signer,
                 pcr_policy: &pcr_policy,
+                kernel_plan: &kernel_plan,
                 root_limit: sizes.root,
                 verity_limit: sizes.verity,
                 steps: &mut steps,
@@ -497,6 +501,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
         cmdline_a: &uki_a_info.cmdline,
         uki_a: &uki_a_path,
         initramfs_modules: &info.initramfs_modules,
+        kernel: info.kernel.as_ref(),
+        removed_packages: &info.removed_packages,
         release: release::manifest_json(
             &rel,
             &release_key,
@@ -528,7 +534,27 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .field("version", "Version", product.version.clone())
         .field("size", "Disk size", plan.disk_size())
         .field("root_hash", "Root hash (slot A)", slot_a.root_hash_hex())
-        .field("kernel", "Kernel", info.kernel_version.clone())
+        .field(
+            "kernel",
+            "Kernel",
+            match &info.kernel {
+                Some(k) => format!(
+                    "{} ({}; policy: {} of {} settings hold)",
+                    k.release,
+                    if k.from == "source" {
+                        format!(
+                            "built from Debian's source {}",
+                            k.source_version.as_deref().unwrap_or("?")
+                        )
+                    } else {
+                        "Debian's package".to_owned()
+                    },
+                    k.policy.held,
+                    k.policy.required
+                ),
+                None => info.kernel_version.clone(),
+            },
+        )
         .field("packages", "Packages", info.packages.len())
         .field(
             "release",
@@ -564,6 +590,7 @@ struct MakeRelease<'a, 's> {
     update: &'a update::UpdateFiles,
     signer: &'a boot::Signer,
     pcr_policy: &'a crate::commands::uki::PcrPolicy,
+    kernel_plan: &'a kernel::Plan,
     root_limit: u64,
     verity_limit: u64,
     steps: &'s mut Steps,
@@ -582,6 +609,24 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
     let product = m.product;
     let mtime = u32::try_from(m.epoch)
         .context("SOURCE_DATE_EPOCH does not fit the initramfs' 32-bit timestamps")?;
+    let from_source = match m.kernel_plan.from {
+        product::KernelFrom::Source => {
+            m.steps.step("kernel");
+            Some(kernel::build_from_source(
+                m.kernel_plan,
+                m.cache,
+                m.work,
+                m.args.offline,
+                &|text| m.steps.detail(text),
+            )?)
+        }
+        product::KernelFrom::Package => None,
+    };
+    let source_config = from_source
+        .as_ref()
+        .map(|k| ::kernel::Config::parse(&k.config));
+    let lockdown = kernel::expected_lockdown(product, source_config.as_ref());
+
     m.steps.step("root tree");
     let mut extra_files = vec![
         rootfs::ExtraFile {
@@ -596,6 +641,20 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
         },
     ];
     extra_files.extend(m.update.extra_files());
+    if let Some(conf) = kernel::sysctl_conf(product) {
+        extra_files.push(rootfs::ExtraFile {
+            path: kernel::SYSCTL_FILE.into(),
+            contents: conf.into_bytes(),
+            mode: 0o644,
+        });
+    }
+    if !product.sysctl.is_empty() || lockdown.is_some() {
+        extra_files.push(rootfs::ExtraFile {
+            path: kernel::HARDENING_FILE.into(),
+            contents: kernel::hardening_json(product, lockdown.as_deref())?,
+            mode: 0o644,
+        });
+    }
     let mut extra_services = vec!["clip-status.service".to_owned()];
     extra_services.extend(update::ENABLED.iter().map(|u| (*u).to_owned()));
     let request = rootfs::TreeRequest {
@@ -615,6 +674,22 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
     };
     let tree = rootfs::build_tree(&request, &|text| m.steps.detail(text))
         .context("cannot build the root tree")?;
+    let kernel = match from_source {
+        Some(k) => k,
+        None => {
+            let files = tree
+                .kernel
+                .as_ref()
+                .context("the root tree has no kernel (debian.kernel)")?;
+            kernel::from_package(m.kernel_plan, files)?
+        }
+    };
+    crate::blockio::write_file_atomically(
+        &m.artifacts.join(kernel::CONFIG_ARTIFACT),
+        kernel.config.as_bytes(),
+        0o644,
+        true,
+    )?;
 
     m.steps.step("EROFS");
     let work_erofs = m.work.join("root.erofs");
@@ -648,25 +723,22 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
         .context("internal error: the verity root hash is not 32 bytes")?;
 
     m.steps.step("initramfs");
-    // The product's modules, then what opening the encrypted state needs.
-    let mut modules = product.kernel.initramfs_modules.clone();
-    let state_modules = product
-        .state
-        .encryption
-        .kernel_modules()
-        .context("invalid state encryption")?;
-    for module in state_modules {
-        if !modules.iter().any(|have| have == module) {
-            modules.push(module.to_owned());
+    // The product's modules, then what opening the encrypted state needs;
+    // none for a kernel without modules (everything is built in).
+    let mut modules = product.kernel.initramfs_modules();
+    if kernel.info.modules {
+        let state_modules = product
+            .state
+            .encryption
+            .kernel_modules()
+            .context("invalid state encryption")?;
+        for module in state_modules {
+            if !modules.iter().any(|have| have == module) {
+                modules.push(module.to_owned());
+            }
         }
     }
-    let initrd = initramfs::build(
-        &tree.root,
-        &tree.kernel_version,
-        &modules,
-        m.clip_init,
-        mtime,
-    )?;
+    let initrd = initramfs::build(&tree.root, &kernel.release, &modules, m.clip_init, mtime)?;
     crate::blockio::write_file_atomically(
         &m.artifacts.join("initramfs.cpio"),
         &initrd.bytes,
@@ -685,14 +757,14 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
             .join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
         "systemd-boot",
     )?;
-    let linux = read(&tree.vmlinuz, "the kernel")?;
+    let linux = read(&kernel.vmlinuz, "the kernel")?;
     let os_release = read(&tree.root.join("usr/lib/os-release"), "os-release")?;
     let parts = boot::UkiParts {
         stub: &stub,
         linux: &linux,
         initrd: &initrd.bytes,
         os_release: &os_release,
-        uname: &tree.kernel_version,
+        uname: &kernel.release,
     };
     let mut ukis = Vec::new();
     for slot in Slot::ALL {
@@ -708,9 +780,9 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
         ukis.push((slot, bytes, line, pcr11));
     }
     let sdboot_signed = m.signer.sign(&sdboot, "systemd-boot")?;
-    std::fs::copy(&tree.vmlinuz, m.artifacts.join("vmlinuz"))
+    std::fs::copy(&kernel.vmlinuz, m.artifacts.join("vmlinuz"))
         .with_context(|| format!("cannot copy the kernel to {}", m.artifacts.display()))?;
-    if let Some(stock) = &tree.stock_initrd {
+    if let Some(stock) = tree.kernel.as_ref().and_then(|k| k.initrd.as_ref()) {
         std::fs::copy(stock, m.artifacts.join("debian-initrd.img"))
             .with_context(|| format!("cannot copy Debian's initrd to {}", m.artifacts.display()))?;
     }
@@ -734,7 +806,9 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
     Ok(Made {
         release,
         info: release::BuildInfo {
-            kernel_version: tree.kernel_version.clone(),
+            kernel_version: kernel.release.clone(),
+            kernel: Some(kernel.info.clone()),
+            removed_packages: tree.removed.clone(),
             packages: tree.packages.clone(),
             initramfs_modules: initrd.modules.clone(),
             erofs_uuid: erofs_uuid.to_string(),

@@ -42,6 +42,12 @@ pub struct BuildInfo {
     pub kernel_version: String,
     pub packages: Vec<(String, String)>,
     pub initramfs_modules: Vec<String>,
+    /// `debian.remove`: each package with the number of files removed.
+    #[serde(default)]
+    pub removed_packages: Vec<(String, usize)>,
+    /// The kernel: where it came from, its policy report.
+    #[serde(default)]
+    pub kernel: Option<super::kernel::Info>,
     /// The EROFS superblock UUID.
     pub erofs_uuid: String,
     pub hash_area_size: u64,
@@ -64,6 +70,9 @@ pub struct Inputs<'a> {
     pub db_cert_sha256: String,
     pub pcr_policy_pkfp: String,
     pub clip_sha256: String,
+    /// `kernel::Plan::key`: the kernel policy and, for a kernel from
+    /// source, its build key.
+    pub kernel: String,
 }
 
 impl Inputs<'_> {
