@@ -80,6 +80,68 @@ pub struct Product {
     /// Optional; every field has the contract's default.
     #[serde(default)]
     pub update: Update,
+    /// The per-ELF hardening floor of the root (docs/kernel.md, "ELF
+    /// audit"); without it the audit is reported, never enforced.
+    #[serde(default, skip_serializing_if = "ElfFloor::is_empty")]
+    pub elf: ElfFloor,
+}
+
+/// What every ELF executable and shared object of the root must have.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElfFloor {
+    pub require: Vec<ElfProperty>,
+    /// Absolute paths in the root, or directories ending in `/`, whose
+    /// files are audited and reported but not held to the floor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exempt: Vec<String>,
+}
+
+impl ElfFloor {
+    pub fn is_empty(&self) -> bool {
+        self.require.is_empty() && self.exempt.is_empty()
+    }
+
+    /// Whether `path` (absolute, in the root) is exempt.
+    pub fn exempts(&self, path: &str) -> bool {
+        self.exempt
+            .iter()
+            .any(|e| e == path || (e.ends_with('/') && path.starts_with(e.as_str())))
+    }
+}
+
+/// A hardening property of an ELF file (crate `elfaudit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElfProperty {
+    /// Executables only: position-independent (shared objects always are).
+    Pie,
+    /// `PT_GNU_RELRO`, partial or full.
+    Relro,
+    /// RELRO with BIND_NOW.
+    FullRelro,
+    BindNow,
+    StackProtector,
+    Fortify,
+    CetIbt,
+    CetShstk,
+    NxStack,
+}
+
+impl ElfProperty {
+    pub fn name(self) -> &'static str {
+        match self {
+            ElfProperty::Pie => "pie",
+            ElfProperty::Relro => "relro",
+            ElfProperty::FullRelro => "full_relro",
+            ElfProperty::BindNow => "bind_now",
+            ElfProperty::StackProtector => "stack_protector",
+            ElfProperty::Fortify => "fortify",
+            ElfProperty::CetIbt => "cet_ibt",
+            ElfProperty::CetShstk => "cet_shstk",
+            ElfProperty::NxStack => "nx_stack",
+        }
+    }
 }
 
 /// Where the root file system comes from.

@@ -183,6 +183,27 @@ pub(crate) fn product(p: &Product) -> Result<(), Failure> {
     kernel_source(p)?;
     modules(&p.kernel.initramfs_modules())?;
     sysctls(&p.sysctl)?;
+    for (i, path) in p.elf.exempt.iter().enumerate() {
+        if !path.starts_with('/') || path.split('/').any(|c| c == ".." || c == ".") {
+            return fail(
+                format!("elf.exempt[{i}]"),
+                Problem::BadChars {
+                    value: path.clone(),
+                    pattern: "an absolute path in the root (a directory ends in /)",
+                },
+            );
+        }
+    }
+    for (i, prop) in p.elf.require.iter().enumerate() {
+        if p.elf.require[..i].contains(prop) {
+            return fail(
+                format!("elf.require[{i}]"),
+                Problem::Duplicate {
+                    value: prop.name().to_owned(),
+                },
+            );
+        }
+    }
     for (i, sp) in p.state.paths.iter().enumerate() {
         state_path(i, sp, &p.state.paths[..i])?;
     }

@@ -51,6 +51,8 @@ enum Command {
     Boot(commands::boot::BootArgs),
     /// Build a product's signed, verified disk image (GPT: ESP, A/B root + verity, state).
     Build(commands::build::BuildArgs),
+    /// Build (or take from the cache) a product's kernel from Debian's source and check it against the product's policy.
+    Kernel(commands::build::KernelArgs),
     /// Build the default product, boot it with Secure Boot, print its verified-boot report.
     Demo(commands::demo::DemoArgs),
     /// Update repositories of static files: serve.
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::VerifySignature(args) => commands::sign::verify(args),
         Command::Boot(args) => commands::boot::run(args),
         Command::Build(args) => commands::build::run(args),
+        Command::Kernel(args) => commands::build::kernel_only(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Repo(cmd) => commands::repo::run(cmd),
     };

@@ -404,6 +404,27 @@ fn kernel_from_source_meets_its_policy(out: &Path, m: &serde_json::Value) {
             "{must} is set"
         );
     }
+    // Every service the image starts has its systemd-analyze exposure.
+    let services = m["services"].as_array().unwrap();
+    for unit in [
+        "clip-status.service",
+        "clip-updated.service",
+        "systemd-networkd.service",
+        "systemd-pstore.service",
+        "dbus.service",
+        "systemd-journald.service",
+    ] {
+        let s = services
+            .iter()
+            .find(|s| s["unit"] == unit)
+            .unwrap_or_else(|| panic!("no score for {unit}: {services:?}"));
+        let e = s["exposure"].as_f64().unwrap();
+        assert!((0.0..=10.0).contains(&e), "{s}");
+        assert!(
+            ["OK", "MEDIUM", "EXPOSED", "UNSAFE"].contains(&s["level"].as_str().unwrap()),
+            "{s}"
+        );
+    }
     // The sysctls are in the verified root for systemd-sysctl.
     let sysctl = m["sysctl"].as_object().unwrap();
     assert_eq!(sysctl["kernel.yama.ptrace_scope"], "3");
@@ -787,4 +808,190 @@ fn measure_support_public_key(path: &Path) -> rsa::RsaPublicKey {
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64ct::Encoding;
     base64ct::Base64::decode_vec(text).unwrap()
+}
+
+/// products/clipos with `edit` applied to product.toml, in `dir/product`
+/// (the kernel fragments copied beside it).
+fn edited_product(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let shipped = workspace_root().join("products/clipos");
+    let text = std::fs::read_to_string(shipped.join("product.toml")).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    let p = dir.join("product");
+    copy_product_files(&shipped, &p);
+    std::fs::write(p.join("product.toml"), edited).unwrap();
+    p
+}
+
+fn assert_nothing_built(out: &Path) {
+    for f in ["disk.img", "manifest.json"] {
+        assert!(!out.join(f).exists(), "{f} was left in {}", out.display());
+    }
+}
+
+/// The kernel policy (issue 10): a fragment setting that Kconfig drops
+/// (SCSI_VIRTIO needs SCSI, which trim.config turns off) fails the build
+/// after `make olddefconfig`, before anything is compiled, naming the
+/// setting, its fragment line and its reason. Downloads the kernel source
+/// into the cache when it is not there yet.
+#[test]
+fn a_kernel_setting_the_configuration_drops_fails_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = edited_product(dir.path(), |t: String| {
+        t.replace(
+            "    \"kernel/hardening.config\",  # CLIP OS's and KSPP's settings\n",
+            "    \"kernel/hardening.config\",  # CLIP OS's and KSPP's settings\n    \"kernel/extra.config\",\n",
+        )
+    });
+    std::fs::write(
+        p.join("kernel/extra.config"),
+        "# A setting whose dependency is off.\nCONFIG_SCSI_VIRTIO=y  # virtio-scsi disks\n",
+    )
+    .unwrap();
+    // Not --offline: the source is downloaded if no build did it yet.
+    let run = clip(&[
+        "build".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--programs".as_ref(),
+        programs().as_os_str(),
+    ]);
+    let shipped: usize = std::fs::read_dir(workspace_root().join("products/clipos/kernel"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|t| t.lines().filter(|l| l.starts_with("CONFIG_")).count())
+        .sum();
+    run.expect(1).stderr_has(&format!(
+        "the kernel configuration does not meet the product's policy ({shipped} of {} settings hold):\n\
+         CONFIG_SCSI_VIRTIO=y required (kernel/extra.config:2: virtio-scsi disks), the configuration has it off\n",
+        shipped + 1
+    ));
+    // Configured, not compiled: the checked .config is there, no object.
+    let tree = out.join("work/linux");
+    assert!(tree.join(".config").is_file());
+    assert!(!tree.join("vmlinux").exists() && !tree.join("init/main.o").exists());
+    assert_nothing_built(&out);
+}
+
+/// The same policy for Debian's prebuilt kernel (`kernel.from =
+/// "package"`): its /boot/config-* is checked, and a product that requires
+/// no modules cannot ship it. Shares the root tree (Debian's kernel
+/// installed) with crates/rootfs's test; builds it when it is not cached.
+#[test]
+fn debian_kernel_against_a_policy_it_does_not_meet_fails_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = edited_product(dir.path(), |t: String| {
+        let mut kept = String::new();
+        let mut skip_list = false;
+        for line in t.lines() {
+            if skip_list {
+                skip_list = !line.starts_with(']');
+                continue;
+            }
+            if line.starts_with("from = ") || line.starts_with("source_version = ") {
+                continue;
+            }
+            if line.starts_with("config = [") {
+                kept.push_str("config = [\"kernel/policy.config\"]\n");
+                skip_list = true;
+                continue;
+            }
+            kept.push_str(line);
+            kept.push('\n');
+            if line == "architecture = \"amd64\"" {
+                kept.push_str("kernel = \"linux-image-amd64\"\n");
+            }
+        }
+        kept
+    });
+    std::fs::write(
+        p.join("kernel/policy.config"),
+        "CONFIG_MODULES=n  # no modules\nCONFIG_DM_VERITY=m  # verity as a module\n",
+    )
+    .unwrap();
+    let run = clip(&[
+        "build".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--programs".as_ref(),
+        programs().as_os_str(),
+    ]);
+    run.expect(1);
+    for want in [
+        "does not meet the product's kernel policy",
+        "the kernel configuration does not meet the product's policy (1 of 2 settings hold):\n\
+         CONFIG_MODULES=n required (kernel/policy.config:1: no modules), the configuration has CONFIG_MODULES=y\n",
+    ] {
+        run.stderr_has(want);
+    }
+    assert!(
+        run.stderr.contains("error: Debian's kernel 6.12."),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_built(&out);
+}
+
+/// The ELF floor (issue 10): a product that requires CET IBT, which no
+/// Debian trixie binary has, fails the build with the files named; the
+/// audit list is among the artifacts even then. Root tree and kernel come
+/// from the cache the default build filled.
+#[test]
+fn an_elf_floor_the_root_does_not_meet_fails_the_build() {
+    let out_default = built();
+    let totals = &manifest(out_default)["elf_audit"]["totals"];
+    assert_eq!(totals["below_floor"], 0, "{totals}");
+    assert_eq!(
+        totals["floor"],
+        serde_json::json!(["pie", "relro", "nx_stack"])
+    );
+    assert_eq!(totals["files"], totals["nx_stack"], "{totals}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = edited_product(dir.path(), |t: String| {
+        t.replace(
+            "require = [\"pie\", \"relro\", \"nx_stack\"]",
+            "require = [\"pie\", \"cet_ibt\"]\nexempt = [\"/usr/lib/x86_64-linux-gnu/\"]",
+        )
+    });
+    let run = clip(&[
+        "build".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--offline".as_ref(),
+        "--programs".as_ref(),
+        programs().as_os_str(),
+    ]);
+    run.expect(1);
+    let executables = totals["executables"].as_u64().unwrap();
+    run.stderr_has("ELF files of the root are below the product's floor (elf.require; exempt paths go in elf.exempt):\n");
+    run.stderr_has("\n  /usr/bin/bash: no cet_ibt\n");
+    assert!(
+        !run.stderr.contains("/usr/lib/x86_64-linux-gnu/libc.so.6"),
+        "exempt: {}",
+        run.stderr
+    );
+    let list: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("artifacts/elf-audit.json")).unwrap())
+            .unwrap();
+    let below = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["missing"] == serde_json::json!(["cet_ibt"]))
+        .count() as u64;
+    // Every executable lacks it; shared objects outside the exempt
+    // directory too.
+    assert!(below >= executables, "{below} < {executables}");
+    assert!(
+        run.stderr.contains(&format!("error: {below} ELF files")),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_built(&out);
 }

@@ -41,6 +41,10 @@ pub struct Manifest<'a> {
     pub kernel: Option<&'a super::kernel::Info>,
     /// `debian.remove`: package and files removed.
     pub removed_packages: &'a [(String, usize)],
+    /// Totals of the per-ELF hardening audit.
+    pub elf_audit: Option<&'a super::elf::Summary>,
+    /// Exposure of the services the image starts.
+    pub service_scores: &'a [super::security::Score],
     /// [`super::release::manifest_json`].
     pub release: Value,
     pub placed: &'a [Placed],
@@ -175,6 +179,11 @@ impl Manifest<'_> {
                 "modules": k.modules,
                 "policy": k.policy,
             })),
+            "services": self.service_scores,
+            "elf_audit": self.elf_audit.map(|s| json!({
+                "list": format!("{}/{}", super::ARTIFACTS_DIR, super::elf::ARTIFACT),
+                "totals": s,
+            })),
             "sysctl": p.sysctl.iter().map(|(k, v)| (k.clone(), json!(v.to_string()))).collect::<serde_json::Map<_, _>>(),
             "disk": {
                 "file": super::IMAGE_FILE,
@@ -203,8 +212,8 @@ mod tests {
                     "\"panic=10\", \"systemd.debug_shell\", \"rd.systemd.debug_shell\", \"init=/bin/sh\",",
                 )
                 .replace(
-                    "initramfs_modules = [",
-                    "allow_cmdline = [\"init\", \"debug_shell\"]\ninitramfs_modules = [",
+                    "from = \"source\"\n",
+                    "from = \"source\"\nallow_cmdline = [\"init\", \"debug_shell\"]\n",
                 );
         }
         product::Product::parse(&text, Path::new("product.toml")).unwrap()
@@ -238,6 +247,8 @@ mod tests {
             initramfs_modules: &[],
             kernel: None,
             removed_packages: &[],
+            elf_audit: None,
+            service_scores: &[],
             release: Value::Null,
             placed: &[],
             disk_size: 1 << 20,

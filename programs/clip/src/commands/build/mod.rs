@@ -12,11 +12,13 @@
 
 mod boot;
 mod disk;
+mod elf;
 mod ids;
 mod initramfs;
 mod kernel;
 mod manifest;
 pub mod release;
+mod security;
 mod update;
 
 use std::path::{Path, PathBuf};
@@ -211,6 +213,72 @@ fn programs_dir(given: Option<&Path>) -> Result<PathBuf> {
         .parent()
         .context("the clip executable has no directory")?
         .to_owned())
+}
+
+/// `clip kernel PRODUCT`: the product's kernel only.
+#[derive(Debug, clap::Args)]
+pub struct KernelArgs {
+    /// Product directory (holding product.toml and its kernel fragments).
+    #[arg(default_value = "products/clipos")]
+    pub product: PathBuf,
+    /// Download and build cache. Default: $CLIP_CACHE, else ~/.cache/clip.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Never download: fail unless the kernel source is cached.
+    #[arg(long)]
+    pub offline: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Builds (or takes from the cache) the kernel of a product whose kernel
+/// is built from source, checking its configuration against the product's
+/// fragments, as `clip build` does: so that a later `clip build` (or the
+/// test suite's) finds it cached.
+pub fn kernel_only(args: KernelArgs) -> Result<()> {
+    let product = product::Product::load(&args.product)
+        .with_context(|| format!("cannot load the product in {}", args.product.display()))?;
+    if product.kernel.from != product::KernelFrom::Source {
+        bail!(
+            "the product in {} uses Debian's prebuilt kernel (kernel.from = \"package\"): there is nothing to build",
+            args.product.display()
+        );
+    }
+    let epoch = source_date_epoch()?;
+    let cache = cache_dir(args.cache.as_deref())?;
+    let plan = kernel::Plan::load(&product, &args.product, epoch)?;
+    std::fs::create_dir_all(&cache)
+        .with_context(|| format!("cannot create {}", cache.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix(".kernel-work-")
+        .tempdir_in(&cache)
+        .with_context(|| format!("cannot create a work directory in {}", cache.display()))?;
+    let mut steps = Steps::new();
+    steps.step("kernel");
+    let k = kernel::build_from_source(&plan, &cache, work.path(), args.offline, &|t| {
+        steps.detail(t)
+    })?;
+    steps.finish();
+    Report::default()
+        .field("release", "Kernel", k.release.clone())
+        .field("image", "Image", k.vmlinuz.display().to_string())
+        .field("bytes", "Size", k.info.bzimage_bytes)
+        .field(
+            "policy",
+            "Policy",
+            format!(
+                "{} of {} settings hold",
+                k.info.policy.held, k.info.policy.required
+            ),
+        )
+        .field(
+            "build_seconds",
+            "Compiled in (s)",
+            json!(k.info.build_seconds.map(|s| (s * 10.0).round() / 10.0)),
+        )
+        .print(args.json)?;
+    Ok(())
 }
 
 pub fn run(args: BuildArgs) -> Result<()> {
@@ -503,6 +571,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
         initramfs_modules: &info.initramfs_modules,
         kernel: info.kernel.as_ref(),
         removed_packages: &info.removed_packages,
+        elf_audit: info.elf_audit.as_ref(),
+        service_scores: &info.service_scores,
         release: release::manifest_json(
             &rel,
             &release_key,
@@ -684,6 +754,20 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
             kernel::from_package(m.kernel_plan, files)?
         }
     };
+    m.steps.step("service scores");
+    let service_scores = security::scores(&tree.root)?;
+    m.steps.step("ELF audit");
+    let (elf_entries, elf_summary) = elf::audit_tree(&tree.root, &product.elf)?;
+    let mut elf_json =
+        serde_json::to_vec_pretty(&elf_entries).context("cannot encode the ELF audit")?;
+    elf_json.push(b'\n');
+    crate::blockio::write_file_atomically(
+        &m.artifacts.join(elf::ARTIFACT),
+        &elf_json,
+        0o644,
+        true,
+    )?;
+    elf::enforce(&elf_entries)?;
     crate::blockio::write_file_atomically(
         &m.artifacts.join(kernel::CONFIG_ARTIFACT),
         kernel.config.as_bytes(),
@@ -809,6 +893,8 @@ fn make_release(m: MakeRelease<'_, '_>) -> Result<Made> {
             kernel_version: kernel.release.clone(),
             kernel: Some(kernel.info.clone()),
             removed_packages: tree.removed.clone(),
+            elf_audit: Some(elf_summary),
+            service_scores,
             packages: tree.packages.clone(),
             initramfs_modules: initrd.modules.clone(),
             erofs_uuid: erofs_uuid.to_string(),

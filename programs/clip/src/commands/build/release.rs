@@ -45,6 +45,12 @@ pub struct BuildInfo {
     /// `debian.remove`: each package with the number of files removed.
     #[serde(default)]
     pub removed_packages: Vec<(String, usize)>,
+    /// `systemd-analyze security` of the services the image starts.
+    #[serde(default)]
+    pub service_scores: Vec<super::security::Score>,
+    /// The per-ELF hardening audit's totals.
+    #[serde(default)]
+    pub elf_audit: Option<super::elf::Summary>,
     /// The kernel: where it came from, its policy report.
     #[serde(default)]
     pub kernel: Option<super::kernel::Info>,
