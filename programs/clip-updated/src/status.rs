@@ -57,14 +57,17 @@ impl Status {
 }
 
 /// Writes `path` through a temporary file in the same directory: write,
-/// sync, rename, sync the directory.
+/// sync, rename, sync the directory. The temporary name carries the process
+/// ID: the daemon's apply and `mark-good` (clip-mark-good.service) may write
+/// the status at the same moment, and with one shared name the second
+/// rename found the file already moved (ENOENT; seen in update_refusals).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .with_context(|| format!("{} has no parent directory", path.display()))?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp"));
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut f =
         std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     f.write_all(bytes)
