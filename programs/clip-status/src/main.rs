@@ -231,8 +231,7 @@ fn print_human(s: &Status) -> std::io::Result<()> {
             "Sysctls",
             format!(
                 "{} of {} as the product sets them",
-                h.sysctl.iter().filter(|c| c.ok).count(),
-                h.sysctl.len()
+                h.sysctl_ok, h.sysctl_checked
             ),
         );
         for p in &h.probes {

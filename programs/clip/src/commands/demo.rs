@@ -199,7 +199,6 @@ fn compare(manifest: &Value, s: &Value, slot: &str) -> Vec<(String, bool)> {
     // reports after boot.
     let h = &s["hardening"];
     if !h.is_null() {
-        let sysctls = h["sysctl"].as_array().cloned().unwrap_or_default();
         let probes = h["probes"].as_array().cloned().unwrap_or_default();
         checks.push((
             format!(
@@ -211,16 +210,19 @@ fn compare(manifest: &Value, s: &Value, slot: &str) -> Vec<(String, bool)> {
         checks.push((
             format!(
                 "{} sysctls read back as the product sets them",
-                sysctls.len()
+                h["sysctl_checked"]
             ),
-            sysctls.iter().all(|c| c["ok"] == true),
+            h["sysctl_ok"] == h["sysctl_checked"],
         ));
         checks.push((
             format!(
                 "{} calls refused by the kernel (kexec, module loading, io_uring, /dev/mem, ptrace, …)",
                 probes.len()
             ),
-            !probes.is_empty() && probes.iter().all(|p| p["refused"] == true),
+            !probes.is_empty()
+                && probes
+                    .iter()
+                    .all(|p| p["outcome"].as_str().is_some_and(|o| o.starts_with("refused: "))),
         ));
     }
     checks.push(("clip-status found no problem".into(), s["verified"] == true));
