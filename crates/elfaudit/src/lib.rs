@@ -156,11 +156,18 @@ pub fn audit(bytes: &[u8]) -> Result<Audit, Error> {
 }
 
 /// How many of the files audited have each property.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     /// Every file counted, audited or not.
     pub files: u64,
+    /// By [`Kind`]: executables (PIE or not), shared objects, the rest.
+    pub executables: u64,
+    pub shared_objects: u64,
+    pub other: u64,
+    pub static_linked: u64,
     pub pie: u64,
+    /// RELRO, partial or full.
+    pub relro: u64,
     pub full_relro: u64,
     pub bind_now: u64,
     pub stack_protector: u64,
@@ -177,7 +184,14 @@ impl Totals {
     pub fn add(&mut self, a: &Audit) {
         let count = |n: &mut u64, has: bool| *n += u64::from(has);
         self.files += 1;
+        match a.kind {
+            Kind::Executable | Kind::PieExecutable => self.executables += 1,
+            Kind::SharedObject => self.shared_objects += 1,
+            Kind::Relocatable | Kind::Other => self.other += 1,
+        }
+        count(&mut self.static_linked, a.static_linked);
         count(&mut self.pie, a.pie);
+        count(&mut self.relro, a.relro != Relro::None);
         count(&mut self.full_relro, a.relro == Relro::Full);
         count(&mut self.bind_now, a.bind_now);
         count(&mut self.stack_protector, a.stack_protector);
@@ -439,6 +453,11 @@ mod tests {
             totals,
             Totals {
                 files: 3,
+                executables: 1,
+                shared_objects: 1,
+                other: 0,
+                static_linked: 1,
+                relro: 1,
                 pie: 1,
                 full_relro: 1,
                 bind_now: 1,

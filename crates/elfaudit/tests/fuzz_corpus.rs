@@ -171,6 +171,11 @@ fn seeds_cover_every_property() {
         totals,
         elfaudit::Totals {
             files: 9,
+            executables: 5,
+            shared_objects: 1,
+            other: 1,
+            static_linked: 1,
+            relro: 5,
             pie: 3,
             full_relro: 4,
             bind_now: 4,

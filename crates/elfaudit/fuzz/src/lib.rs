@@ -81,7 +81,12 @@ pub fn audit(data: &[u8]) -> Outcome {
         totals,
         Totals {
             files: 1,
+            executables: count(matches!(a.kind, Kind::Executable | Kind::PieExecutable)),
+            shared_objects: count(a.kind == Kind::SharedObject),
+            other: count(matches!(a.kind, Kind::Relocatable | Kind::Other)),
+            static_linked: count(a.static_linked),
             pie: count(a.pie),
+            relro: count(a.relro != Relro::None),
             full_relro: count(a.relro == Relro::Full),
             bind_now: count(a.bind_now),
             stack_protector: count(a.stack_protector),

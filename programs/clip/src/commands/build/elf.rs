@@ -32,24 +32,11 @@ pub struct Entry {
     pub exempt: bool,
 }
 
-/// What the manifest reports.
+/// What the manifest reports: `elfaudit`'s totals and the floor's verdict.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
-    pub files: u64,
-    pub executables: u64,
-    pub shared_objects: u64,
-    pub other: u64,
-    pub static_linked: u64,
-    pub pie: u64,
-    pub relro: u64,
-    pub full_relro: u64,
-    pub bind_now: u64,
-    pub stack_protector: u64,
-    pub fortify: u64,
-    pub cet_ibt: u64,
-    pub cet_shstk: u64,
-    pub nx_stack: u64,
-    pub unparsed: u64,
+    #[serde(flatten)]
+    pub totals: elfaudit::Totals,
     /// `[elf] require`.
     pub floor: Vec<String>,
     pub exempt: u64,
@@ -95,29 +82,12 @@ pub fn audit_tree(root: &Path, floor: &ElfFloor) -> Result<(Vec<Entry>, Summary)
         ..Summary::default()
     };
     for e in &entries {
-        s.files += 1;
         s.exempt += u64::from(e.exempt);
         s.below_floor += u64::from(!e.missing.is_empty());
-        let Some(a) = &e.audit else {
-            s.unparsed += 1;
-            continue;
-        };
-        let count = |n: &mut u64, has: bool| *n += u64::from(has);
-        match a.kind {
-            Kind::Executable | Kind::PieExecutable => s.executables += 1,
-            Kind::SharedObject => s.shared_objects += 1,
-            Kind::Relocatable | Kind::Other => s.other += 1,
+        match &e.audit {
+            Some(a) => s.totals.add(a),
+            None => s.totals.add_unparsed(),
         }
-        count(&mut s.static_linked, a.static_linked);
-        count(&mut s.pie, a.pie);
-        count(&mut s.relro, a.relro != Relro::None);
-        count(&mut s.full_relro, a.relro == Relro::Full);
-        count(&mut s.bind_now, a.bind_now);
-        count(&mut s.stack_protector, a.stack_protector);
-        count(&mut s.fortify, a.fortify);
-        count(&mut s.cet_ibt, a.cet_ibt);
-        count(&mut s.cet_shstk, a.cet_shstk);
-        count(&mut s.nx_stack, a.nx_stack);
     }
     Ok((entries, s))
 }
